@@ -1,0 +1,1 @@
+"""Rasa adapters for kefu: graph components, custom actions, channels, the chat page."""

@@ -1,0 +1,118 @@
+"""`TransformerIntentClassifier`: Rasa's face of `finetune`.
+
+Trains inside `rasa train` (so cross-validation and `rasa test nlu` work
+unchanged), persists into Rasa's model storage (one self-contained
+models/*.tar.gz), and writes `intent` + `intent_ranking` in Rasa's format.
+All options other than `ranking_length` are `finetune.TrainConfig` fields.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Optional, Text
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers.classifier import IntentClassifier
+from rasa.shared.exceptions import InvalidConfigException, RasaException
+from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from finetune import Example, FinetuneError, IntentModel, TrainConfig, train
+
+logger = logging.getLogger(__name__)
+
+MODEL_SUBDIR = "intent_model"
+RANKING_LENGTH = "ranking_length"
+# Parse-data key with the classifier's view of the message, for actions and the retriever.
+IN_DOMAIN_KEY = "intent_in_domain"
+
+
+class IntentModelError(RasaException):
+    """A trained kefu intent model in the archive could not be loaded."""
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True)
+class TransformerIntentClassifier(GraphComponent, IntentClassifier):
+    """Fine-tuned transformer intent classifier with calibrated confidences."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {RANKING_LENGTH: 10, **TrainConfig().to_dict()}
+
+    @staticmethod
+    def required_packages() -> List[Text]:
+        return ["torch", "transformers"]
+
+    def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource, model: Optional[IntentModel] = None) -> None:
+        self.config = {**self.get_default_config(), **config}
+        self._model_storage = model_storage
+        self._resource = resource
+        self.model = model
+
+    @classmethod
+    def validate_config(cls, config: Dict[Text, Any]) -> None:
+        try:
+            cls._train_config(config)
+        except FinetuneError as exc:
+            raise InvalidConfigException(f"TransformerIntentClassifier: {exc}") from exc
+
+    @staticmethod
+    def _train_config(config: Dict[Text, Any]) -> TrainConfig:
+        return TrainConfig.from_dict({k: v for k, v in config.items() if k != RANKING_LENGTH})
+
+    @classmethod
+    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource, execution_context: ExecutionContext) -> "TransformerIntentClassifier":
+        return cls(config, model_storage, resource)
+
+    def train(self, training_data: TrainingData) -> Resource:
+        examples = [
+            Example(m.get(TEXT), m.get(INTENT))
+            for m in training_data.intent_examples
+            if m.get(TEXT) and m.get(INTENT)
+        ]
+        if len({e.intent for e in examples}) < 2:
+            logger.warning("TransformerIntentClassifier: fewer than two intents in the training data; not training.")
+            return self._resource
+        try:
+            self.model = train(examples, self._train_config(self.config))
+        except FinetuneError as exc:
+            raise RasaException(f"Training the intent classifier failed: {exc}") from exc
+        with self._model_storage.write_to(self._resource) as directory:
+            self.model.save(directory / MODEL_SUBDIR)
+        return self._resource
+
+    @classmethod
+    def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource, execution_context: ExecutionContext, **kwargs: Any) -> "TransformerIntentClassifier":
+        try:
+            with model_storage.read_from(resource) as directory:
+                path = directory / MODEL_SUBDIR
+                if not path.exists():
+                    raise ValueError("not trained")
+                model = IntentModel.load(path, device=config.get("device", "auto"))
+        except ValueError:
+            logger.warning("TransformerIntentClassifier has no trained model in this archive; every message gets no intent.")
+            return cls(config, model_storage, resource)
+        except FinetuneError as exc:
+            raise IntentModelError(f"Cannot load the intent classifier from the model archive: {exc}. Retrain with `rasa train`.") from exc
+        return cls(config, model_storage, resource, model)
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        texts = [m.get(TEXT) or "" for m in messages]
+        predictions = self.model.predict(texts, ranking_length=self.config[RANKING_LENGTH]) if self.model else [None] * len(messages)
+        for message, prediction in zip(messages, predictions):
+            if prediction is None or prediction.intent is None:
+                message.set(INTENT, {INTENT_NAME_KEY: None, PREDICTED_CONFIDENCE_KEY: 0.0}, add_to_output=True)
+                message.set(INTENT_RANKING_KEY, [], add_to_output=True)
+                continue
+            message.set(INTENT, {INTENT_NAME_KEY: prediction.intent, PREDICTED_CONFIDENCE_KEY: prediction.confidence}, add_to_output=True)
+            message.set(
+                INTENT_RANKING_KEY,
+                [{INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: conf} for name, conf in prediction.ranking],
+                add_to_output=True,
+            )
+            message.set(IN_DOMAIN_KEY, round(prediction.in_domain, 4), add_to_output=True)
+        return messages

@@ -1,0 +1,69 @@
+"""Training configuration of the intent classifier."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Dict, Optional
+
+from finetune.errors import FinetuneError
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of one fine-tuning run.
+
+    The defaults are chosen for CPU training of all-MiniLM-L6-v2 on a few hundred
+    to a few tens of thousands of examples; `time_budget_minutes` shortens the
+    schedule (not just cuts it) when the data is large for the hardware.
+    """
+
+    base_model: str = "default"
+    max_length: int = 64
+    batch_size: int = 32
+    learning_rate: float = 1e-4
+    head_learning_rate: float = 2e-3
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    # "auto": enough epochs for about `target_steps` optimiser steps, within [min, max].
+    epochs: Any = "auto"
+    target_steps: int = 1500
+    min_epochs: int = 4
+    max_epochs: int = 30
+    early_stopping_patience: int = 3
+    validation_fraction: float = 0.1
+    label_smoothing: float = 0.0
+    # Weight classes by (n_max / n_class) ** class_weight_power; 0 disables.
+    class_weight_power: float = 0.5
+    time_budget_minutes: Optional[float] = 12.0
+    seed: int = 42
+    # Out-of-scope signal: share of held-out in-scope messages allowed below the
+    # in-domain threshold, and the number of nearest training examples averaged.
+    ood_quantile: float = 0.02
+    ood_neighbours: int = 1
+    device: str = "auto"
+
+    @classmethod
+    def from_dict(cls, values: Dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise FinetuneError(
+                f"Unknown training option(s): {', '.join(unknown)}. Known: {', '.join(sorted(known))}"
+            )
+        config = cls(**values)
+        config.validate()
+        return config
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def validate(self) -> None:
+        if self.epochs != "auto" and (not isinstance(self.epochs, int) or self.epochs < 1):
+            raise FinetuneError(f"epochs must be 'auto' or a positive integer, got {self.epochs!r}")
+        if not 0.0 <= self.validation_fraction < 0.5:
+            raise FinetuneError("validation_fraction must be in [0, 0.5)")
+        if not 0.0 < self.ood_quantile < 0.5:
+            raise FinetuneError("ood_quantile must be in (0, 0.5)")
+        if self.batch_size < 1 or self.max_length < 8:
+            raise FinetuneError("batch_size must be >= 1 and max_length >= 8")

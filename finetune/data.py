@@ -1,0 +1,99 @@
+"""Loading labelled messages from Rasa NLU training data, and splitting them."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Iterable, List, NamedTuple, Sequence, Tuple
+
+from finetune.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+
+class Example(NamedTuple):
+    text: str
+    intent: str
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """Makes any str safe for the tokenizer: lone surrogates (undecodable bytes) become U+FFFD."""
+    return _SURROGATES.sub("\ufffd", text).strip()
+
+
+def load_nlu_examples(paths: Iterable[str | Path]) -> List[Example]:
+    """Reads intent examples from Rasa NLU files or directories (YAML, JSON, Markdown).
+
+    Uses Rasa's own loader so every format `rasa train` accepts works, and turns
+    its exceptions into a `DataError` that names the file.
+    """
+    from rasa.shared.exceptions import RasaException
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    examples: List[Example] = []
+    for path in paths:
+        path = Path(path)
+        if not path.exists():
+            raise DataError(f"NLU data not found: {path}")
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in {".yml", ".yaml", ".json", ".md"}) if path.is_dir() else [path]
+        for file in files:
+            try:
+                data = load_data(str(file))
+            except (RasaException, ValueError, UnicodeDecodeError) as exc:
+                raise DataError(f"Cannot read NLU data from {file}: {exc}") from exc
+            for message in data.intent_examples:
+                text, intent = message.get("text"), message.get("intent")
+                if text and intent:
+                    examples.append(Example(clean_text(text), intent))
+    if not examples:
+        raise DataError(f"No intent examples found in {', '.join(map(str, paths))}")
+    return examples
+
+
+def check_examples(examples: Sequence[Example]) -> None:
+    """Rejects data no classifier can learn from; warns about thin intents."""
+    examples = [e for e in examples if e.text]
+    counts = Counter(e.intent for e in examples)
+    if len(counts) < 2:
+        raise DataError(f"Need at least two intents to train a classifier, found {sorted(counts) or 'none'}")
+    thin = sorted(intent for intent, n in counts.items() if n < 5)
+    if thin:
+        logger.warning(
+            "Intents with fewer than 5 examples will be learned poorly and are left out of the "
+            "validation split: %s", ", ".join(f"{i} ({counts[i]})" for i in thin)
+        )
+
+
+def stratified_split(
+    examples: Sequence[Example], fraction: float, seed: int
+) -> Tuple[List[Example], List[Example]]:
+    """Holds out `fraction` of each intent (intents with < 3 examples stay in training)."""
+    if fraction <= 0:
+        return list(examples), []
+    by_intent = defaultdict(list)
+    for example in examples:
+        by_intent[example.intent].append(example)
+    rng = random.Random(seed)
+    train, held_out = [], []
+    for intent in sorted(by_intent):
+        group = by_intent[intent][:]
+        rng.shuffle(group)
+        n_out = int(round(len(group) * fraction)) if len(group) >= 3 else 0
+        n_out = max(n_out, 1) if len(group) >= 3 else 0
+        held_out.extend(group[:n_out])
+        train.extend(group[n_out:])
+    return train, held_out
+
+
+def data_fingerprint(examples: Sequence[Example]) -> str:
+    digest = hashlib.sha256()
+    for text, intent in sorted(examples):
+        digest.update(f"{intent}\t{text}\n".encode())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,283 @@
+"""The fine-tuning loop.
+
+Warmup + linear decay, AdamW with a faster learning rate for the new head,
+class weights for imbalanced intents, length-bucketed batches, early stopping on
+a held-out split (best epoch kept), a time budget that shortens the schedule
+rather than truncating it, and post-hoc calibration (see calibration.py).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from finetune.base_model import resolve_base_model
+from finetune.calibration import OUT_OF_SCOPE, InDomainScaler, fit_knn_weight, fit_temperature, knn_similarity, knn_vote, softmax
+from finetune.config import TrainConfig
+from finetune.data import Example, check_examples, data_fingerprint, stratified_split
+from finetune.errors import FinetuneError, ModelLoadError
+from finetune.evaluate import expected_calibration_error
+from finetune.model import IntentModel
+
+logger = logging.getLogger(__name__)
+
+
+def train(
+    examples: Sequence[Example],
+    config: Optional[TrainConfig] = None,
+    validation: Optional[Sequence[Example]] = None,
+    progress: bool = True,
+    init_from: Optional[IntentModel] = None,
+) -> IntentModel:
+    """Fine-tunes a sequence classifier on `examples` and returns the calibrated model.
+
+    `validation` overrides the automatic stratified held-out split. `init_from`
+    continues from an existing model's weights (same label set required).
+    """
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from finetune.encoding import encode, quiet_padding
+    from finetune.runtime import pick_device, seed_everything, use_all_cores
+
+    config = config or TrainConfig()
+    config.validate()
+    examples = [e for e in examples if e.text]
+    check_examples(examples)
+    seed_everything(config.seed)
+    use_all_cores()
+    device = pick_device(config.device)
+    started = time.perf_counter()
+
+    if validation is None:
+        train_set, val_set = stratified_split(examples, config.validation_fraction, config.seed)
+    else:
+        train_set, val_set = list(examples), [e for e in validation if e.text]
+    labels = sorted({e.intent for e in train_set})
+    label_ids = {label: i for i, label in enumerate(labels)}
+    val_set = [e for e in val_set if e.intent in label_ids]
+
+    if init_from is not None:
+        if init_from.labels != labels:
+            raise FinetuneError("init_from needs the same label set; train from the base model instead")
+        tokenizer = init_from.tokenizer
+        model = copy.deepcopy(init_from.model).cpu()
+        base = init_from.manifest.get("base_model", "unknown")
+        mode = "continued"
+    else:
+        base = resolve_base_model(config.base_model)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(base)
+            model = AutoModelForSequenceClassification.from_pretrained(
+                base,
+                num_labels=len(labels),
+                id2label=dict(enumerate(labels)),
+                label2id=label_ids,
+                ignore_mismatched_sizes=True,
+            )
+        except OSError as exc:
+            raise ModelLoadError(
+                f"Cannot load base model {config.base_model!r} ({base}): {exc}. "
+                "Use a local directory, or set HF_HUB_OFFLINE=0 where the hub is reachable."
+            ) from exc
+        mode = "from_base"
+    model.to(device)
+    quiet_padding(tokenizer)
+
+    train_ids = tokenizer([e.text for e in train_set], truncation=True, max_length=config.max_length)["input_ids"]
+    train_y = np.array([label_ids[e.intent] for e in train_set])
+    loss_fn = torch.nn.CrossEntropyLoss(
+        weight=torch.tensor(_class_weights(train_y, len(labels), config.class_weight_power), dtype=torch.float32, device=device),
+        label_smoothing=config.label_smoothing,
+    )
+
+    steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
+    epochs = _epochs(config, steps_per_epoch)
+    plan = {"total": epochs * steps_per_epoch}
+    optimizer = _optimizer(model, config)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, plan["total"], config.warmup_ratio))
+    budget_s = config.time_budget_minutes * 60 if config.time_budget_minutes else None
+
+    rng = np.random.default_rng(config.seed)
+    best = {"score": (-1.0, -math.inf), "state": None, "epoch": 0}
+    history: List[Dict[str, float]] = []
+    patience = 0
+    step = 0
+    bar = tqdm(total=plan["total"], desc="fine-tuning intents", unit="step", disable=not progress, dynamic_ncols=True)
+    loop_started = time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        model.train()
+        epoch_loss = 0.0
+        batches = _shuffled_length_batches([len(x) for x in train_ids], config.batch_size, rng)
+        for batch_idx in batches:
+            if step >= plan["total"]:
+                break
+            batch = tokenizer.pad({"input_ids": [train_ids[i] for i in batch_idx]}, return_tensors="pt")
+            batch = {k: v.to(device) for k, v in batch.items()}
+            logits = model(**batch).logits
+            loss = loss_fn(logits, torch.as_tensor(train_y[batch_idx], device=device))
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            epoch_loss += loss.item()
+            bar.update(1)
+            if step == 20 and budget_s:
+                plan["total"] = _fit_plan_to_budget(plan["total"], step, time.perf_counter() - loop_started, budget_s, steps_per_epoch, config)
+                bar.total = plan["total"]
+                bar.refresh()
+        record = {"epoch": epoch, "train_loss": epoch_loss / max(1, len(batches))}
+        if val_set:
+            val_acc, val_loss = _validate(model, tokenizer, val_set, label_ids, config, device)
+            record.update(val_accuracy=val_acc, val_loss=val_loss)
+            score = (val_acc, -val_loss)
+            if score > best["score"]:
+                best = {"score": score, "state": _cpu_state(model), "epoch": epoch}
+                patience = 0
+            else:
+                patience += 1
+        history.append(record)
+        bar.set_postfix({k: round(v, 4) for k, v in record.items() if k != "epoch"})
+        if val_set and patience >= config.early_stopping_patience:
+            logger.info("Early stopping after epoch %d (best epoch %d)", epoch, best["epoch"])
+            break
+        if step >= plan["total"]:
+            break
+    bar.close()
+    if best["state"] is not None:
+        model.load_state_dict(best["state"])
+    train_seconds = time.perf_counter() - started
+
+    # Calibration on the held-out split; the bank holds the training examples.
+    train_texts = [e.text for e in train_set]
+    _, bank = encode(model, tokenizer, train_texts, config.max_length, device)
+    bank_labels = np.array([label_ids[e.intent] for e in train_set])
+    temperature, knn_weight, val_metrics = 1.0, 0.0, {}
+    scaler = InDomainScaler.fit(np.array([]), config.ood_quantile, config.ood_neighbours)
+    if val_set:
+        val_logits, val_emb = encode(model, tokenizer, [e.text for e in val_set], config.max_length, device)
+        val_y = np.array([label_ids[e.intent] for e in val_set])
+        sims = val_emb @ bank.T
+        temperature = fit_temperature(val_logits, val_y)
+        probs = softmax(val_logits, temperature)
+        votes = knn_vote(sims, bank_labels, len(labels))
+        knn_weight = fit_knn_weight(probs, votes, val_y)
+        mixed = (1 - knn_weight) * probs + knn_weight * votes
+        in_scope = np.array([e.intent != OUT_OF_SCOPE for e in val_set])
+        scaler = InDomainScaler.fit(knn_similarity(sims, config.ood_neighbours)[in_scope], config.ood_quantile, config.ood_neighbours)
+        val_metrics = {
+            "val_accuracy_classifier": round(float((val_logits.argmax(1) == val_y).mean()), 4),
+            "val_accuracy": round(float((mixed.argmax(1) == val_y).mean()), 4),
+            "val_examples": len(val_set),
+            "val_ece": round(expected_calibration_error(mixed.max(1), mixed.argmax(1) == val_y), 4),
+        }
+
+    manifest = {
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "base_model": config.base_model if init_from is None else base,
+        "training_mode": mode,
+        "train_config": config.to_dict(),
+        "data_fingerprint": data_fingerprint(examples),
+        "label_counts": dict(Counter(e.intent for e in examples)),
+        "calibration": {"temperature": temperature, "knn_weight": knn_weight, "in_domain": scaler.to_dict()},
+        "metrics": {
+            "train_examples": len(train_set),
+            "epochs_run": len(history),
+            "best_epoch": best["epoch"],
+            "steps": step,
+            "train_seconds": round(train_seconds, 1),
+            "device": str(device),
+            **val_metrics,
+        },
+        "history": history,
+    }
+    logger.info("Trained intent classifier: %s", manifest["metrics"])
+    return IntentModel(model, tokenizer, labels, manifest, bank, bank_labels, device)
+
+
+def _class_weights(y: np.ndarray, n_labels: int, power: float) -> np.ndarray:
+    counts = np.bincount(y, minlength=n_labels).astype(np.float64)
+    counts[counts == 0] = 1.0
+    weights = (counts.max() / counts) ** power
+    return weights / weights.mean()
+
+
+def _epochs(config: TrainConfig, steps_per_epoch: int) -> int:
+    if config.epochs != "auto":
+        return int(config.epochs)
+    wanted = math.ceil(config.target_steps / max(1, steps_per_epoch))
+    return int(min(config.max_epochs, max(config.min_epochs, wanted)))
+
+
+def _lr_factor(step: int, total: int, warmup_ratio: float) -> float:
+    warmup = max(1, int(total * warmup_ratio))
+    if step < warmup:
+        return (step + 1) / warmup
+    return max(0.0, (total - step) / max(1, total - warmup))
+
+
+def _fit_plan_to_budget(total: int, done: int, elapsed: float, budget_s: float, steps_per_epoch: int, config: TrainConfig) -> int:
+    """Shrinks the schedule so that training ends inside the time budget."""
+    per_step = elapsed / done * 1.15  # validation passes and batch length variance
+    affordable = int(budget_s / per_step)
+    if affordable >= total:
+        return total
+    floor = min(total, steps_per_epoch)  # always at least one epoch
+    new_total = max(floor, affordable)
+    logger.warning(
+        "Time budget of %.1f min allows about %d of %d planned steps (%.2f s/step); shortening the schedule",
+        config.time_budget_minutes, new_total, total, per_step,
+    )
+    return new_total
+
+
+def _optimizer(model, config: TrainConfig):
+    import torch
+
+    head_names = {"classifier", "score", "pre_classifier"}
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+    groups: Dict[tuple, list] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        is_head = name.split(".")[0] in head_names
+        decay = 0.0 if name.endswith(no_decay) else config.weight_decay
+        lr = config.head_learning_rate if is_head else config.learning_rate
+        groups.setdefault((lr, decay), []).append(param)
+    return torch.optim.AdamW([{"params": p, "lr": lr, "weight_decay": wd} for (lr, wd), p in groups.items()])
+
+
+def _shuffled_length_batches(lengths: List[int], batch_size: int, rng: np.random.Generator) -> List[List[int]]:
+    """Random order overall, similar lengths within a batch (sorted inside 50-batch chunks)."""
+    order = rng.permutation(len(lengths))
+    chunk = batch_size * 50
+    batches = []
+    for start in range(0, len(order), chunk):
+        part = sorted(order[start : start + chunk], key=lambda i: lengths[i])
+        batches.extend([list(part[i : i + batch_size]) for i in range(0, len(part), batch_size)])
+    rng.shuffle(batches)
+    return batches
+
+
+def _validate(model, tokenizer, val_set, label_ids, config, device):
+    from finetune.encoding import encode
+
+    logits, _ = encode(model, tokenizer, [e.text for e in val_set], config.max_length, device)
+    y = np.array([label_ids[e.intent] for e in val_set])
+    probs = softmax(logits)
+    loss = float(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, 1)).mean())
+    return float((logits.argmax(1) == y).mean()), loss
+
+
+def _cpu_state(model) -> Dict:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}

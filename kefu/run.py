@@ -1,0 +1,148 @@
+"""`kefu run`: the whole bot on one machine, for the README's quick start.
+
+Trains a model if none exists, starts the action server and the Rasa server
+(REST + socket.io, loopback by default), serves the chat page with aiohttp, and
+stops everything cleanly on Ctrl-C or when one of the processes dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import aiohttp
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("run", help="train if needed, then serve the bot and the web chat")
+    p.add_argument("--host", default="127.0.0.1", help="interface for the Rasa server and the chat page")
+    p.add_argument("--port", type=int, default=5005, help="Rasa server port")
+    p.add_argument("--actions-port", type=int, default=5055, help="action server port (must match endpoints.yml)")
+    p.add_argument("--web-port", type=int, default=8080, help="chat page port")
+    p.add_argument("--model", help="model archive (default: newest in models/, trained if there is none)")
+    p.set_defaults(func=lambda args: asyncio.run(serve(args)))
+
+
+def newest_model(models_dir: Path) -> Optional[Path]:
+    archives = sorted(models_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    return archives[-1] if archives else None
+
+
+def rasa_executable() -> str:
+    return str(Path(sys.executable).with_name("rasa"))
+
+
+async def serve(args) -> int:
+    root = Path.cwd()
+    if not (root / "config.yml").exists() or not (root / "domain.yml").exists():
+        print("error: run `kefu run` from the project root (config.yml and domain.yml not found)", file=sys.stderr)
+        return 2
+    (root / "var").mkdir(exist_ok=True)
+    model = Path(args.model) if args.model else newest_model(root / "models")
+    if model is None:
+        print("No trained model in models/: training one now (a few minutes on a laptop CPU).", flush=True)
+        if subprocess.call([rasa_executable(), "train"]) != 0:
+            print("error: `rasa train` failed; see above", file=sys.stderr)
+            return 1
+        model = newest_model(root / "models")
+    if model is None or not model.exists():
+        print(f"error: model {model} not found", file=sys.stderr)
+        return 2
+
+    rasa_url = f"http://{args.host}:{args.port}"
+    processes: List[asyncio.subprocess.Process] = []
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    from bot.webchat.server import start as start_webchat
+
+    web = None
+    try:
+        print(f"Starting action server on :{args.actions_port} and Rasa ({model.name}) on {rasa_url} ...", flush=True)
+        processes.append(await _spawn([rasa_executable(), "run", "actions", "--actions", "bot.actions", "--port", str(args.actions_port)]))
+        command = [rasa_executable(), "run", "--model", str(model), "--interface", args.host, "--port", str(args.port),
+                   "--enable-api", "--cors", "*", "--endpoints", "endpoints.yml", "--credentials", "credentials.yml"]
+        if os.environ.get("KEFU_API_TOKEN"):
+            command += ["--auth-token", os.environ["KEFU_API_TOKEN"]]
+        processes.append(await _spawn(command))
+        ready = await _wait_ready([f"http://127.0.0.1:{args.actions_port}/health", f"{rasa_url}/status"], processes, stop, timeout_s=300)
+        if not ready:
+            return 0 if stop.is_set() else 1
+        web = await start_webchat(args.host, args.web_port, rasa_url)
+        print(f"\nkefu is running. Chat at http://{args.host}:{args.web_port}/  "
+              f"(REST: {rasa_url}/webhooks/rest/webhook). Press Ctrl-C to stop.", flush=True)
+        died = await _wait_stop_or_exit(processes, stop)
+        if died is not None:
+            print(f"error: a server process exited with code {died}; stopping", file=sys.stderr)
+            return 1
+        return 0
+    finally:
+        print("Stopping ...", flush=True)
+        if web is not None:
+            await web.cleanup()
+        await _terminate(processes)
+        print("Stopped.", flush=True)
+
+
+async def _spawn(command: List[str]) -> asyncio.subprocess.Process:
+    # Own session: Ctrl-C reaches only us, and we stop the children in order.
+    return await asyncio.create_subprocess_exec(*command, start_new_session=True)
+
+
+async def _wait_ready(urls, processes, stop: asyncio.Event, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    pending = list(urls)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+        while pending:
+            if stop.is_set():
+                return False
+            if any(p.returncode is not None for p in processes):
+                print("error: a server process exited during start-up; see its output above", file=sys.stderr)
+                return False
+            if time.monotonic() > deadline:
+                print(f"error: not ready after {timeout_s:.0f} s: {', '.join(pending)}", file=sys.stderr)
+                return False
+            try:
+                async with session.get(pending[0]) as response:
+                    if response.status == 200:
+                        pending.pop(0)
+                        continue
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                pass
+            await asyncio.sleep(0.5)
+    return True
+
+
+async def _wait_stop_or_exit(processes, stop: asyncio.Event) -> Optional[int]:
+    waits = [asyncio.ensure_future(p.wait()) for p in processes]
+    stopper = asyncio.ensure_future(stop.wait())
+    done, _ = await asyncio.wait([stopper, *waits], return_when=asyncio.FIRST_COMPLETED)
+    for task in [stopper, *waits]:
+        if task not in done:
+            task.cancel()
+    if stopper in done:
+        return None
+    return next(p.returncode for p in processes if p.returncode is not None)
+
+
+async def _terminate(processes, grace_s: float = 15.0) -> None:
+    for p in reversed(processes):
+        if p.returncode is None:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    for p in processes:
+        try:
+            await asyncio.wait_for(p.wait(), grace_s)
+        except asyncio.TimeoutError:
+            os.killpg(p.pid, signal.SIGKILL)
+            await p.wait()

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests, then a real `rasa train`, the conversation
+# tests (`rasa test`) and the live-server tests against that model.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+export HF_HUB_OFFLINE=1 TF_CPP_MIN_LOG_LEVEL=2 PYTHONWARNINGS=ignore
+py=.venv/bin/python
+rasa=.venv/bin/rasa
+build=build/test
+rm -rf "$build" && mkdir -p "$build"
+started=$(date +%s)
+
+echo "== 1/3 rasa data validate + train"
+"$rasa" data validate --data data --domain domain.yml --config config.yml
+"$rasa" train --data data --config config.yml --domain domain.yml --out "$build/models" --fixed-model-name kefu
+model="$build/models/kefu.tar.gz"
+
+echo "== 2/3 conversation tests (tests/test_stories.yml) and held-out NLU test"
+"$rasa" test --model "$model" --stories tests/test_stories.yml --nlu data/test/nlu.yml \
+  --out "$build/results" --fail-on-prediction-errors
+"$py" scripts/summarize_rasa_test.py "$build/results"
+
+echo "== 3/3 pytest (unit tests + live server with the trained model)"
+KEFU_TEST_MODEL="$model" "$py" -m pytest -q -p no:cacheprovider
+echo "test.sh: all stages passed in $(( $(date +%s) - started )) s"

@@ -1,0 +1,47 @@
+import pytest
+
+from finetune import DataError, Example, load_nlu_examples
+from finetune.data import check_examples, clean_text, stratified_split
+
+
+def test_loads_rasa_yaml_with_entities_stripped(tiny_examples):
+    intents = {e.intent for e in tiny_examples}
+    assert intents == {"greet", "order_status", "reset_password", "thanks"}
+    assert Example("status of order 104233", "order_status") in tiny_examples
+
+
+def test_loads_every_file_of_a_directory(tmp_path, tiny_nlu):
+    (tmp_path / "a.yml").write_text(tiny_nlu.read_text())
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.yml").write_text('version: "3.1"\nnlu:\n- intent: goodbye\n  examples: |\n    - bye\n    - see you\n')
+    examples = load_nlu_examples([tmp_path])
+    assert {"goodbye", "greet"} <= {e.intent for e in examples}
+
+
+def test_broken_yaml_names_the_file(tmp_path):
+    bad = tmp_path / "broken.yml"
+    bad.write_text('version: "3.1"\nnlu:\n- intent: greet\n  examples: |\n    - hi\n  - oops: [unclosed\n')
+    with pytest.raises(DataError, match="broken.yml"):
+        load_nlu_examples([bad])
+
+
+def test_missing_path_is_a_clear_error(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        load_nlu_examples([tmp_path / "nope.yml"])
+
+
+def test_single_intent_cannot_train():
+    with pytest.raises(DataError, match="at least two intents"):
+        check_examples([Example("hi", "greet"), Example("hello", "greet")])
+
+
+def test_split_keeps_one_example_intents_in_training():
+    examples = [Example(f"hi {i}", "greet") for i in range(10)] + [Example("only one", "rare")]
+    train, held_out = stratified_split(examples, 0.2, seed=1)
+    assert Example("only one", "rare") in train
+    assert len(held_out) == 2 and all(e.intent == "greet" for e in held_out)
+
+
+def test_undecodable_bytes_become_replacement_characters():
+    text = b"caf\xe9 order".decode("utf-8", "surrogateescape")
+    assert clean_text(text) == "caf\ufffd order"
