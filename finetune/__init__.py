@@ -14,7 +14,7 @@ Nothing here imports Rasa except `load_nlu_examples`, which uses Rasa's own
 YAML loader so that every format `rasa train` accepts is accepted here too.
 """
 
-import finetune.base_model  # noqa: F401  (sets offline / no-TF defaults before transformers loads)
+import kefu.base_model  # noqa: F401  (sets offline / no-TF defaults before transformers loads)
 from finetune.config import TrainConfig
 from finetune.data import Example, load_nlu_examples
 from finetune.errors import DataError, FinetuneError, ModelLoadError

@@ -1,7 +1,9 @@
-"""Errors with messages meant for the person running kefu."""
+"""Errors of the intent classifier library."""
+
+from kefu.errors import KefuError, ModelLoadError
 
 
-class FinetuneError(Exception):
+class FinetuneError(KefuError):
     """Base class for errors raised by the intent classifier library."""
 
 
@@ -9,5 +11,4 @@ class DataError(FinetuneError):
     """Training or evaluation data that cannot be used (broken YAML, no intents...)."""
 
 
-class ModelLoadError(FinetuneError):
-    """A model directory that is missing, incomplete, corrupt or incompatible."""
+__all__ = ["DataError", "FinetuneError", "ModelLoadError"]

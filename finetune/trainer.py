@@ -18,7 +18,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from finetune.base_model import resolve_base_model
+from kefu.base_model import resolve_base_model
 from finetune.calibration import OUT_OF_SCOPE, InDomainScaler, fit_knn_weight, fit_temperature, knn_similarity, knn_vote, softmax
 from finetune.config import TrainConfig
 from finetune.data import Example, check_examples, data_fingerprint, stratified_split

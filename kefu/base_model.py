@@ -39,7 +39,7 @@ def resolve_base_model(name_or_path: str | None) -> str:
     path = Path(name_or_path).expanduser()
     if path.exists():
         if not (path / "config.json").exists():
-            from finetune.errors import ModelLoadError
+            from kefu.errors import ModelLoadError
 
             raise ModelLoadError(f"{path} is not a transformer model directory (no config.json)")
         return str(path.resolve())

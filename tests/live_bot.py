@@ -1,0 +1,104 @@
+"""Starts the real action server and Rasa server on a trained model, on free loopback ports.
+
+Used by the live tests; each bot gets its own orders database and SQLite
+tracker store in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveBot:
+    def __init__(self, model: Path, workdir: Path):
+        self.model = model
+        self.workdir = workdir
+        self.port = free_port()
+        self.actions_port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.tracker_db = workdir / "tracker.db"
+        self.orders_db = workdir / "orders.db"
+        self.processes: List[subprocess.Popen] = []
+
+    def start(self, timeout_s: float = 240) -> "LiveBot":
+        endpoints = self.workdir / "endpoints.yml"
+        endpoints.write_text(
+            f'action_endpoint:\n  url: "http://127.0.0.1:{self.actions_port}/webhook"\n'
+            f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{self.tracker_db}"\n'
+        )
+        env = dict(os.environ, KEFU_ORDERS_DB=str(self.orders_db), HF_HUB_OFFLINE="1")
+        rasa = str(Path(sys.executable).with_name("rasa"))
+        log = open(self.workdir / "servers.log", "ab")
+        self.processes.append(subprocess.Popen(
+            [rasa, "run", "actions", "--actions", "bot.actions", "--port", str(self.actions_port)],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        self.processes.append(subprocess.Popen(
+            [rasa, "run", "--model", str(self.model), "--interface", "127.0.0.1", "--port", str(self.port),
+             "--enable-api", "--endpoints", str(endpoints), "--credentials", str(ROOT / "credentials.yml")],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        deadline = time.monotonic() + timeout_s
+        for url in (f"http://127.0.0.1:{self.actions_port}/health", f"{self.url}/status"):
+            while not self._ok(url):
+                if time.monotonic() > deadline or any(p.poll() is not None for p in self.processes):
+                    self.stop()
+                    raise RuntimeError(f"bot did not start; log:\n{(self.workdir / 'servers.log').read_text()[-3000:]}")
+                time.sleep(0.5)
+        return self
+
+    def _ok(self, url: str) -> bool:
+        try:
+            return self.request("GET", url)[0] == 200
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+            return False
+
+    def stop(self) -> None:
+        for p in self.processes:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in self.processes:
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+
+    def alive(self) -> bool:
+        return all(p.poll() is None for p in self.processes)
+
+    def request(self, method: str, path: str, data: Any = None, headers: Dict[str, str] | None = None):
+        """`path` is relative to the Rasa server, or a full URL."""
+        url = path if path.startswith("http") else self.url + path
+
+        async def go():
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+                async with session.request(method, url, data=data, headers=headers) as response:
+                    return response.status, await response.text()
+
+        return asyncio.run(go())
+
+    def say(self, sender: str, message: Any) -> List[Dict[str, Any]]:
+        status, body = self.request("POST", "/webhooks/rest/webhook", json.dumps({"sender": sender, "message": message}),
+                                    {"Content-Type": "application/json"})
+        assert status == 200, f"{status}: {body[:500]}"
+        return json.loads(body)
+
+    def texts(self, sender: str, message: Any) -> str:
+        return " | ".join(m.get("text", "") for m in self.say(sender, message))
