@@ -1,0 +1,17 @@
+"""Custom actions of kefu, served by `rasa run actions --actions bot.actions`."""
+
+from bot.actions.handoff import ActionHandoffToHuman
+from bot.actions.order_actions import (
+    ActionCancelOrder,
+    ActionOrderStatus,
+    ValidateCancelOrderForm,
+    ValidateOrderStatusForm,
+)
+
+__all__ = [
+    "ActionCancelOrder",
+    "ActionHandoffToHuman",
+    "ActionOrderStatus",
+    "ValidateCancelOrderForm",
+    "ValidateOrderStatusForm",
+]
