@@ -4,7 +4,7 @@ Trains each NLU pipeline with `rasa train nlu`, evaluates it with `rasa test
 nlu` on the held-out file, and times `Agent.parse_message` one message at a
 time. Prints a table and writes bench/out/compare_nlu.json.
 
-    .venv/bin/python bench/compare_nlu.py [--train data/nlu] [--test data/test/nlu.yml]
+    .venv/bin/python bench/compare_nlu.py [--train data/nlu] [--test tests/data/nlu.yml]
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def latency(model: Path, texts) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train", default="data/nlu")
-    parser.add_argument("--test", default="data/test/nlu.yml")
+    parser.add_argument("--test", default="tests/data/nlu.yml")
     parser.add_argument("--out", default="bench/out/compare_nlu")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

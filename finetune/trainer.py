@@ -101,7 +101,8 @@ def train(
 
     steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
     epochs = _epochs(config, steps_per_epoch)
-    plan = {"total": epochs * steps_per_epoch}
+    full_plan = epochs * steps_per_epoch
+    plan = {"total": full_plan}
     optimizer = _optimizer(model, config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, plan["total"], config.warmup_ratio))
     budget_s = config.time_budget_minutes * 60 if config.time_budget_minutes else None
@@ -132,8 +133,11 @@ def train(
             step += 1
             epoch_loss += loss.item()
             bar.update(1)
-            if step == 20 and budget_s:
-                plan["total"] = _fit_plan_to_budget(plan["total"], step, time.perf_counter() - loop_started, budget_s, steps_per_epoch, config)
+            if budget_s and step >= 20 and step % 20 == 0:
+                fitted = _fit_plan_to_budget(full_plan, step, time.perf_counter() - loop_started, budget_s)
+                if abs(fitted - plan["total"]) > 0.05 * full_plan:
+                    logger.warning("Time budget of %.1f min: planning %d of %d steps", config.time_budget_minutes, fitted, full_plan)
+                plan["total"] = fitted
                 bar.total = plan["total"]
                 bar.refresh()
         record = {"epoch": epoch, "train_loss": epoch_loss / max(1, len(batches))}
@@ -226,19 +230,16 @@ def _lr_factor(step: int, total: int, warmup_ratio: float) -> float:
     return max(0.0, (total - step) / max(1, total - warmup))
 
 
-def _fit_plan_to_budget(total: int, done: int, elapsed: float, budget_s: float, steps_per_epoch: int, config: TrainConfig) -> int:
-    """Shrinks the schedule so that training ends inside the time budget."""
-    per_step = elapsed / done * 1.15  # validation passes and batch length variance
-    affordable = int(budget_s / per_step)
-    if affordable >= total:
-        return total
-    floor = min(total, steps_per_epoch)  # always at least one epoch
-    new_total = max(floor, affordable)
-    logger.warning(
-        "Time budget of %.1f min allows about %d of %d planned steps (%.2f s/step); shortening the schedule",
-        config.time_budget_minutes, new_total, total, per_step,
-    )
-    return new_total
+def _fit_plan_to_budget(total: int, done: int, elapsed: float, budget_s: float) -> int:
+    """The number of steps that fit in the time budget, at most the full plan.
+
+    Called every few steps from the full plan, so a machine that gets busy
+    half-way still finishes on time, and one that frees up gets steps back;
+    the learning-rate decay follows the current end.
+    """
+    per_step = elapsed / done * 1.1  # validation passes and batch length variance
+    affordable = done + int(max(0.0, budget_s - elapsed) / per_step)
+    return max(done, min(total, affordable))
 
 
 def _optimizer(model, config: TrainConfig):

@@ -17,7 +17,7 @@ echo "== 1/3 rasa data validate + train"
 model="$build/models/kefu.tar.gz"
 
 echo "== 2/3 conversation tests (tests/test_stories.yml) and held-out NLU test"
-"$rasa" test --model "$model" --stories tests/test_stories.yml --nlu data/test/nlu.yml \
+"$rasa" test --model "$model" --stories tests/test_stories.yml --nlu tests/data/nlu.yml \
   --out "$build/results" --fail-on-prediction-errors
 "$py" scripts/summarize_rasa_test.py "$build/results"
 

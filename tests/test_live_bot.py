@@ -73,7 +73,11 @@ def test_odd_messages_get_an_answer_and_the_server_stays_up(bot, message):
     assert "104233" in bot.texts(user, "where is order 104233")
 
 
-@pytest.mark.parametrize("body", [b"{not json", b"\xff\xfe\x00garbage", b"[1, 2]"], ids=["malformed", "non-utf8", "not-an-object"])
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", b"\xff\xfe\x00garbage", b"[1, 2]", b'{"sender": "a"}', b'{"sender": "a", "message": 42}', b'{"sender": "a", "message": "' + b"x" * 200_000 + b'"}'],
+    ids=["malformed", "non-utf8", "not-an-object", "no-message", "message-not-text", "200kB"],
+)
 def test_malformed_requests_are_client_errors(bot, body):
     status, _ = bot.request("POST", "/webhooks/rest/webhook", body, {"Content-Type": "application/json"})
     assert 400 <= status < 500

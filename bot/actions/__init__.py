@@ -1,6 +1,7 @@
 """Custom actions of kefu, served by `rasa run actions --actions bot.actions`."""
 
 from bot.actions.handoff import ActionHandoffToHuman
+from bot.actions.kb_actions import ActionAnswerFromKB, ActionSearchKB
 from bot.actions.order_actions import (
     ActionCancelOrder,
     ActionOrderStatus,
@@ -9,6 +10,8 @@ from bot.actions.order_actions import (
 )
 
 __all__ = [
+    "ActionAnswerFromKB",
+    "ActionSearchKB",
     "ActionCancelOrder",
     "ActionHandoffToHuman",
     "ActionOrderStatus",

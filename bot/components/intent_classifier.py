@@ -22,6 +22,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from finetune import Example, FinetuneError, IntentModel, TrainConfig, train
+from kefu.errors import KefuError
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ class TransformerIntentClassifier(GraphComponent, IntentClassifier):
         except ValueError:
             logger.warning("TransformerIntentClassifier has no trained model in this archive; every message gets no intent.")
             return cls(config, model_storage, resource)
-        except FinetuneError as exc:
+        except KefuError as exc:
             raise IntentModelError(f"Cannot load the intent classifier from the model archive: {exc}. Retrain with `rasa train`.") from exc
         return cls(config, model_storage, resource, model)
 

@@ -1,0 +1,1 @@
+"""Rasa input channels of kefu (named in credentials.yml by module path)."""

@@ -1,0 +1,105 @@
+"""One calibrated decision: answer from the knowledge base, ask, leave it to the intent, or nothing.
+
+The intent classifier's confidence is already a calibrated probability of
+being right (finetune/calibration.py). This module turns the retriever's raw
+cosine scores into the same currency, P(the best answer is right for this
+message), with a logistic regression on two features (best answer score and
+its margin over the runner-up answer) fitted on held-out messages: questions
+held out of the index (positive when their best answer is right) and messages
+that belong to scripted intents or are out of scope (always negative).
+
+Thresholds are read off the same held-out messages: `high` is the lowest
+probability at which answers given reach `answer_precision`, `low` the lowest
+at which they reach `clarify_precision` (worth asking "did you mean...").
+The route then compares the two calibrated probabilities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+
+# Intents that mean "the classifier has no scripted answer for this".
+NO_SCRIPTED_INTENT = {None, "out_of_scope", "nlu_fallback", "faq"}
+
+
+@dataclass
+class KBDecision:
+    route: str  # "answer" (kb high), "clarify" (kb low), "intent" (scripted intent), "none"
+    match: str  # the kb_match slot: "high", "low" or "none"
+    p_answer: float
+
+
+@dataclass
+class DecisionModel:
+    coef: Sequence[float] = (20.0, 10.0)
+    intercept: float = -14.0
+    high: float = 0.9
+    low: float = 0.5
+    stats: Dict[str, float] = field(default_factory=dict)
+
+    def probability(self, score: np.ndarray, margin: np.ndarray) -> np.ndarray:
+        z = self.coef[0] * np.asarray(score) + self.coef[1] * np.asarray(margin) + self.intercept
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def decide(self, intent: Optional[str], intent_confidence: float, score: float, margin: float) -> KBDecision:
+        p = float(self.probability(score, margin))
+        scripted = intent not in NO_SCRIPTED_INTENT
+        if p >= self.high and (not scripted or p > intent_confidence):
+            return KBDecision("answer", "high", p)
+        if scripted:
+            return KBDecision("intent", "none", p)
+        if p >= self.low:
+            return KBDecision("clarify", "low", p)
+        return KBDecision("none", "none", p)
+
+    @classmethod
+    def fit(cls, score: np.ndarray, margin: np.ndarray, correct: np.ndarray, answer_precision: float, clarify_precision: float) -> "DecisionModel":
+        """`correct` is 1 where answering with the best match would have been right."""
+        from sklearn.linear_model import LogisticRegression
+
+        correct = np.asarray(correct).astype(int)
+        if correct.min() == correct.max():
+            # One class only (tiny data): keep the conservative defaults.
+            return cls(stats={"calibration_messages": int(len(correct)), "fitted": 0})
+        X = np.column_stack([score, margin])
+        lr = LogisticRegression(C=10.0).fit(X, correct)
+        model = cls(coef=[float(c) for c in lr.coef_[0]], intercept=float(lr.intercept_[0]))
+        p = model.probability(score, margin)
+        model.high = _threshold_for_precision(p, correct, answer_precision)
+        model.low = min(model.high, _threshold_for_precision(p, correct, clarify_precision))
+        answered = p >= model.high
+        model.stats = {
+            "calibration_messages": int(len(correct)),
+            "fitted": 1,
+            "answer_precision": round(float(correct[answered].mean()) if answered.any() else 1.0, 4),
+            "answerable_share_answered": round(float(answered[correct == 1].mean()) if (correct == 1).any() else 0.0, 4),
+        }
+        return model
+
+    def to_dict(self) -> Dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: Dict) -> "DecisionModel":
+        return cls(**values)
+
+
+def _threshold_for_precision(p: np.ndarray, correct: np.ndarray, precision: float) -> float:
+    """Lowest threshold whose answers (p >= t) reach `precision`; 1.0 (never) if none does."""
+    order = np.argsort(-p)
+    hits = np.cumsum(correct[order])
+    precisions = hits / np.arange(1, len(order) + 1)
+    ok = np.nonzero(precisions >= precision)[0]
+    if not len(ok):
+        return 1.0
+    # Deepest cut that still has the precision; at least a handful of answers to be meaningful.
+    cut = ok[-1]
+    return float(max(p[order][cut], 1e-6))
+
+
+def margins(answer_scores: Sequence[Sequence[float]]) -> np.ndarray:
+    """Best answer score minus the runner-up's (0 when there is only one answer)."""
+    return np.array([(s[0] - s[1]) if len(s) > 1 else (s[0] if s else 0.0) for s in answer_scores], dtype=float)

@@ -1,0 +1,48 @@
+"""The knowledge-base decision: calibrated probability, precision-driven thresholds, routing."""
+
+import numpy as np
+
+from retrieval.decision import DecisionModel, margins
+
+
+def _calibration_set(seed=0):
+    """Right answers score high with clear margins; wrong ones and foreign messages lower."""
+    rng = np.random.default_rng(seed)
+    right = np.column_stack([rng.normal(0.8, 0.06, 300), rng.normal(0.15, 0.05, 300)])
+    wrong = np.column_stack([rng.normal(0.55, 0.08, 300), rng.normal(0.03, 0.02, 300)])
+    score = np.concatenate([right[:, 0], wrong[:, 0]])
+    margin = np.concatenate([right[:, 1], wrong[:, 1]])
+    correct = np.array([1] * 300 + [0] * 300)
+    return score, margin, correct
+
+
+def test_thresholds_reach_the_requested_precision():
+    score, margin, correct = _calibration_set()
+    model = DecisionModel.fit(score, margin, correct, answer_precision=0.95, clarify_precision=0.6)
+    answered = model.probability(score, margin) >= model.high
+    assert correct[answered].mean() >= 0.95
+    assert answered[correct == 1].mean() > 0.8  # and still answers most answerable questions
+    assert model.low <= model.high
+
+
+def test_unreachable_precision_means_never_answer():
+    rng = np.random.default_rng(1)
+    score, margin = rng.uniform(0, 1, 200), rng.uniform(0, 0.2, 200)
+    correct = np.array([1, 0] * 100)  # scores carry no information
+    model = DecisionModel.fit(score, margin, correct, answer_precision=0.99, clarify_precision=0.6)
+    assert model.high == 1.0
+    assert model.decide("out_of_scope", 0.9, 0.99, 0.5).route != "answer"
+
+
+def test_routes():
+    model = DecisionModel(coef=(20.0, 10.0), intercept=-14.0, high=0.9, low=0.5)
+    assert model.decide("out_of_scope", 0.8, 0.95, 0.2).match == "high"  # KB beats out-of-scope
+    assert model.decide("order_status", 0.97, 0.8, 0.0).route == "intent"  # confident scripted intent wins
+    assert model.decide("nlu_fallback", 0.45, 0.72, 0.0).match == "low"  # weak match: ask
+    assert model.decide(None, 0.0, 0.1, 0.0).route == "none"
+
+
+def test_round_trip_and_margins():
+    model = DecisionModel(coef=(5.0, 2.0), intercept=-3.0, high=0.8, low=0.4, stats={"fitted": 1})
+    assert DecisionModel.from_dict(model.to_dict()) == DecisionModel(coef=[5.0, 2.0], intercept=-3.0, high=0.8, low=0.4, stats={"fitted": 1})
+    assert np.allclose(margins([[0.9, 0.7], [0.5]]), [0.2, 0.5])
