@@ -62,7 +62,7 @@ def main() -> int:
     for name, config in PIPELINES.items():
         slug = "kefu" if name.startswith("kefu") else "diet"
         started = time.perf_counter()
-        rasa("train", "nlu", "--config", str(config), "--nlu", args.train, "--out", str(out / slug), "--fixed-model-name", slug)
+        rasa("train", "nlu", "--force", "--config", str(config), "--nlu", args.train, "--out", str(out / slug), "--fixed-model-name", slug)
         train_s = time.perf_counter() - started
         model = out / slug / f"{slug}.tar.gz"
         rasa("test", "nlu", "--model", str(model), "--nlu", args.test, "--out", str(out / slug / "results"))

@@ -13,11 +13,13 @@ from kefu import __version__
 def build_parser() -> argparse.ArgumentParser:
     from finetune import cli as nlu_cli
     from kefu import run as run_cli
+    from retrieval import cli as retrieval_cli
 
     parser = argparse.ArgumentParser(prog="kefu", description="kefu customer-service chatbot tools")
     parser.add_argument("--version", action="version", version=f"kefu {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     nlu_cli.add_parser(subparsers)
+    retrieval_cli.add_parser(subparsers)
     run_cli.add_parser(subparsers)
     return parser
 

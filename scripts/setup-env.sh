@@ -52,10 +52,13 @@ else
   echo "setup: reusing environment $env_dir"
 fi
 
-# The project itself, editable, so `kefu` runs this clone's code.
-here="$("$env_dir/bin/python" -c 'import kefu, os; print(os.path.dirname(os.path.dirname(os.path.realpath(kefu.__file__))))' 2>/dev/null || true)"
-if [ "$here" != "$root" ] || [ ! -x "$env_dir/bin/kefu" ]; then
-  "$env_dir/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "$root"
+# The project itself, editable, so `kefu` and imports of bot/finetune/retrieval run
+# this clone's code. Compat mode writes a plain .pth with the project path, so
+# packages added later are importable without reinstalling.
+marker="$env_dir/.kefu-project"
+if [ "$(cat "$marker" 2>/dev/null)" != "$root" ] || [ ! -x "$env_dir/bin/kefu" ]; then
+  "$env_dir/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "$root" --config-settings editable_mode=compat
+  echo "$root" > "$marker"
 fi
 flock -u 9
 

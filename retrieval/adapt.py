@@ -1,0 +1,231 @@
+"""Adapting the embedding model to a company's own Q&A.
+
+Contrastive fine-tuning with sentence-transformers' `MultipleNegativesRankingLoss`
+on (question, another question with the same answer) and (question, answer)
+pairs; the other pairs of a batch are the negatives, so a batch never holds
+two pairs of the same answer. A plain torch loop drives the loss: the
+sentence-transformers trainer (and `model.fit`, built on it) needs the
+`datasets` package, which kefu does not install.
+
+A stratified share of the questions whose answer has several questions is
+held out; the adapted model is kept only if its held-out top-1 accuracy beats
+the frozen model's, otherwise the frozen model is returned (and the result
+says so).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import random
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from retrieval.config import IndexConfig
+from retrieval.embedder import Embedder
+from retrieval.errors import QADataError, RetrievalError
+from retrieval.evaluate import evaluate
+from retrieval.index import build
+from retrieval.qa import QAPair, normalize_text
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class AdaptConfig:
+    base_model: str = "default"
+    epochs: int = 3
+    batch_size: int = 32
+    learning_rate: float = 2e-5
+    warmup_ratio: float = 0.1
+    # Share of the questions of each answer with >= 2 questions held out for the keep-or-not test.
+    holdout_fraction: float = 0.2
+    # (question, sibling question) pairs per question, besides its (question, answer) pair.
+    siblings_per_question: int = 3
+    time_budget_minutes: Optional[float] = 10.0
+    seed: int = 42
+    device: str = "auto"
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "AdaptConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise RetrievalError(f"Unknown adaptation option(s): {', '.join(unknown)}. Known: {', '.join(sorted(known))}")
+        config = cls(**values)
+        if config.epochs < 1 or config.batch_size < 2 or not 0.0 < config.holdout_fraction < 1.0:
+            raise RetrievalError("adaptation needs epochs >= 1, batch_size >= 2 and holdout_fraction in (0, 1)")
+        return config
+
+
+@dataclass
+class AdaptResult:
+    embedder: Embedder
+    adapted: bool
+    frozen_top1: Optional[float]
+    adapted_top1: Optional[float]
+    held_out: int
+    train_pairs: int
+    steps: int
+    seconds: float
+    message: str
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "embedder"}
+
+
+def adapt(pairs: Sequence[QAPair], config: Optional[AdaptConfig] = None, frozen: Optional[Embedder] = None, progress: bool = True) -> AdaptResult:
+    """Fine-tunes a copy of the embedding model on `pairs`; returns it only if it retrieves better."""
+    config = config or AdaptConfig()
+    started = time.perf_counter()
+    frozen = frozen or Embedder.load(config.base_model, config.device)
+    train, held_out = holdout_split(pairs, config.holdout_fraction, config.seed)
+    if not held_out:
+        return AdaptResult(frozen, False, None, None, 0, 0, 0, 0.0,
+                           "no answer has two or more questions, so nothing can be held out to test an adapted model; using the frozen model")
+    frozen_top1 = held_out_top1(frozen, train, held_out)
+    examples = training_pairs(train, config.siblings_per_question, config.seed)
+    model, steps = _fit(frozen, examples, config, progress)
+    adapted = Embedder(model, f"{frozen.name} (adapted)", None, bundled=True)
+    adapted_top1 = held_out_top1(adapted, train, held_out)
+    seconds = round(time.perf_counter() - started, 1)
+    kept = adapted_top1 > frozen_top1
+    verdict = "keeping the adapted model" if kept else f"using the frozen model {frozen.name}"
+    message = (f"held-out top-1 on {len(held_out)} questions: adapted {adapted_top1:.3f} vs frozen {frozen_top1:.3f}; "
+               f"{verdict} ({steps} steps on {len(examples)} pairs, {seconds} s)")
+    logger.info("Adaptation: %s", message)
+    return AdaptResult(adapted if kept else frozen, kept, frozen_top1, adapted_top1, len(held_out), len(examples), steps, seconds, message)
+
+
+def holdout_split(pairs: Sequence[QAPair], fraction: float, seed: int) -> Tuple[List[QAPair], List[QAPair]]:
+    """Holds out `fraction` (at least one, never all) of the distinct questions of each answer with >= 2."""
+    by_answer = defaultdict(dict)
+    for pair in pairs:
+        by_answer[normalize_text(pair.answer)].setdefault(normalize_text(pair.question), pair)
+    rng = random.Random(seed)
+    train, held_out = [], []
+    for answer in sorted(by_answer):
+        group = list(by_answer[answer].values())
+        rng.shuffle(group)
+        n_out = min(len(group) - 1, max(1, round(len(group) * fraction))) if len(group) >= 2 and fraction > 0 else 0
+        held_out.extend(group[:n_out])
+        train.extend(group[n_out:])
+    return train, held_out
+
+
+def held_out_top1(embedder: Embedder, train: Sequence[QAPair], held_out: Sequence[QAPair]) -> float:
+    index = build(train, IndexConfig(kind="flat"), embedder=embedder, progress=False)
+    return evaluate(index, held_out, latency_samples=0)["top1_accuracy"]
+
+
+def training_pairs(train: Sequence[QAPair], siblings: int, seed: int) -> List[Tuple[str, str, str]]:
+    """(anchor, positive, answer key) triples: each question with its answer and a few sibling questions."""
+    rng = random.Random(seed)
+    by_answer = defaultdict(list)
+    for pair in train:
+        by_answer[normalize_text(pair.answer)].append(pair)
+    examples = []
+    for key, group in by_answer.items():
+        for pair in group:
+            examples.append((pair.question, pair.answer, key))
+            others = [p.question for p in group if p is not pair]
+            for sibling in rng.sample(others, min(siblings, len(others))):
+                examples.append((pair.question, sibling, key))
+    return examples
+
+
+def _fit(frozen: Embedder, examples, config: AdaptConfig, progress: bool):
+    import torch
+    from sentence_transformers.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.util import batch_to_device
+    from tqdm.auto import tqdm
+
+    if not examples:
+        raise QADataError("No training pairs to adapt the embedding model on")
+    random.seed(config.seed)
+    np.random.seed(config.seed)
+    torch.manual_seed(config.seed)
+    model = copy.deepcopy(frozen.model)
+    device = model.device
+    loss_fn = MultipleNegativesRankingLoss(model)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
+    rng = np.random.default_rng(config.seed)
+    labels = [key for _, _, key in examples]
+    steps_per_epoch = len(distinct_label_batches(labels, config.batch_size, rng))
+    total = config.epochs * steps_per_epoch
+    warmup = max(1, int(total * config.warmup_ratio))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (total - s) / max(1, total - warmup))
+    )
+    budget_s = config.time_budget_minutes * 60 if config.time_budget_minutes else None
+    model.train()
+    step, loop_started = 0, time.perf_counter()
+    bar = tqdm(total=total, desc="adapting embeddings", unit="step", disable=not progress, dynamic_ncols=True)
+    for _ in range(config.epochs):
+        for batch in distinct_label_batches(labels, config.batch_size, rng):
+            if step >= total:
+                break
+            features = [batch_to_device(model.preprocess([examples[i][column] for i in batch]), device) for column in (0, 1)]
+            loss = loss_fn(features, None)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=round(loss.item(), 4))
+            if step == 5 and budget_s:
+                total = _fit_to_budget(total, step, time.perf_counter() - loop_started, budget_s)
+                bar.total = total
+    bar.close()
+    model.eval()
+    return model, step
+
+
+def distinct_label_batches(labels: Sequence[str], batch_size: int, rng: np.random.Generator) -> List[List[int]]:
+    """Shuffled batches in which no two examples share a label (they would be each other's false negatives).
+
+    Examples are ordered by their rank within their label, so that every
+    label's first example comes before any label's second one; an example
+    whose label is already in the current batch waits for the next pass.
+    What is left of a label too large to spread over batches (a batch of one
+    has no negatives) is dropped.
+    """
+    rank, seen_count = [], defaultdict(int)
+    for i in rng.permutation(len(labels)):
+        rank.append((seen_count[labels[i]], i))
+        seen_count[labels[i]] += 1
+    pending = [i for _, i in sorted(rank)]
+    batches: List[List[int]] = []
+    while len(pending) > 1:
+        batch, in_batch, waiting = [], set(), []
+        for i in pending:
+            if labels[i] in in_batch:
+                waiting.append(i)
+                continue
+            batch.append(i)
+            in_batch.add(labels[i])
+            if len(batch) == batch_size:
+                batches.append(batch)
+                batch, in_batch = [], set()
+        if len(batch) > 1:
+            batches.append(batch)
+        pending = waiting
+    order = rng.permutation(len(batches))
+    return [batches[i] for i in order]
+
+
+def _fit_to_budget(total: int, done: int, elapsed: float, budget_s: float) -> int:
+    """Shortens the schedule so that training ends inside the time budget."""
+    per_step = elapsed / done
+    affordable = max(done, int(budget_s / per_step))
+    if affordable < total:
+        logger.warning("Time budget allows about %d of %d planned adaptation steps (%.2f s/step); shortening the schedule", affordable, total, per_step)
+        return affordable
+    return total

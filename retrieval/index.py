@@ -1,0 +1,225 @@
+"""`QAIndex`: historical questions embedded in a faiss index, searched by meaning, ranked by answer."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Union
+
+import numpy as np
+
+from retrieval.config import IndexConfig
+from retrieval.dedupe import Merge, find_duplicates
+from retrieval.embedder import Embedder
+from retrieval.errors import QADataError, RetrievalError
+from retrieval.qa import QAPair, normalize_text
+from retrieval.ranking import Hit, SearchResult, group_by_answer
+from retrieval.vectors import VectorIndex, choose_kind
+
+logger = logging.getLogger(__name__)
+
+Queries = Union[str, Sequence[str], np.ndarray]
+
+
+@dataclass
+class AddResult:
+    added: int
+    # Existing entries removed because a newer pair answers their question differently.
+    replaced: int
+    merges: List[Merge] = field(default_factory=list)
+
+
+class QAIndex:
+    """Q&A pairs, their question embeddings in a `VectorIndex`, and the model that embeds queries.
+
+    Entries have int64 vector ids (sequential, never reused); the pair's own
+    `id` may be shared by several questions (`faq/<name>`), and `delete` by id
+    removes them all.
+    """
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        vectors: VectorIndex,
+        pairs: Dict[int, QAPair],
+        config: IndexConfig,
+        next_id: int,
+        stats: Optional[dict] = None,
+        created_at: Optional[str] = None,
+    ):
+        self.embedder = embedder
+        self.vectors = vectors
+        self.pairs = pairs
+        self.config = config
+        self.next_id = next_id
+        self.stats = dict(stats or {})
+        self.created_at = created_at
+        # What the last build merged (not stored; `add` returns its own merges).
+        self.merges: List[Merge] = []
+        self.vectors.set_search_params(config.hnsw_ef_search, config.ivf_nprobe)
+        self._by_id: Dict[str, Set[int]] = defaultdict(set)
+        for vector_id, pair in pairs.items():
+            self._by_id[pair.id].add(vector_id)
+        # Normalised question / answer -> vector ids; built on the first `add`.
+        self._by_text: Optional[Dict[str, Set[int]]] = None
+
+    # ------------------------------------------------------------------- build
+    @classmethod
+    def build(cls, pairs: Sequence[QAPair], config: Optional[IndexConfig] = None, embedder: Optional[Embedder] = None, progress: bool = True) -> "QAIndex":
+        """Embeds the questions, merges duplicates and indexes the rest (kind chosen by size unless set)."""
+        config = config or IndexConfig()
+        config.validate()
+        if not pairs:
+            raise QADataError("No Q&A pairs to index")
+        embedder = embedder or Embedder.load(config.model, config.device)
+        config = dataclasses.replace(config, model=embedder.name)
+        started = time.perf_counter()
+        vectors = embedder.encode([p.question for p in pairs], config.batch_size, progress=None if progress else False)
+        embedded = time.perf_counter()
+        deduped = find_duplicates(pairs, vectors, config.dedupe_threshold)
+        kept = [pairs[i] for i in deduped.keep]
+        ids = np.arange(len(kept), dtype=np.int64)
+        index_vectors = VectorIndex.build(vectors[deduped.keep], ids, config, progress=progress)
+        stats = {
+            "loaded": len(pairs),
+            "merged": deduped.counts(),
+            "indexed": len(kept),
+            "embed_seconds": round(embedded - started, 2),
+            "index_seconds": round(time.perf_counter() - embedded, 2),
+            "device": embedder.device,
+        }
+        index = cls(embedder, index_vectors, dict(zip(ids.tolist(), kept)), config, next_id=len(kept), stats=stats)
+        index.merges = deduped.merges
+        logger.info("Built %s index of %d Q&A pairs (%d merged)", index.kind, len(index), len(deduped.merges))
+        return index
+
+    # ----------------------------------------------------------------- changes
+    def add(self, pairs: Sequence[QAPair], progress: bool = True) -> AddResult:
+        """Adds pairs without rebuilding, de-duplicated against each other and against the index."""
+        if not pairs:
+            return AddResult(0, 0)
+        new_vectors = self.embedder.encode([p.question for p in pairs], self.config.batch_size, progress=None if progress else False)
+        related = self._related_entries(pairs)
+        candidates = [self.pairs[v] for v in related] + list(pairs)
+        deduped = find_duplicates(
+            candidates,
+            np.vstack([self.vectors.reconstruct(np.asarray(related, dtype=np.int64)), new_vectors]),
+            self.config.dedupe_threshold,
+            locked=[True] * len(related) + [False] * len(pairs),
+        )
+        keep = set(deduped.keep)
+        replaced = [related[i] for i in range(len(related)) if i not in keep]
+        self._remove(replaced)
+        new_rows = [i - len(related) for i in deduped.keep if i >= len(related)]
+        ids = np.arange(self.next_id, self.next_id + len(new_rows), dtype=np.int64)
+        self.vectors.add(new_vectors[new_rows], ids, progress=progress)
+        self.next_id += len(new_rows)
+        for vector_id, row in zip(ids.tolist(), new_rows):
+            self._insert(vector_id, pairs[row])
+        if self.config.kind == "auto" and choose_kind(self.config, len(self)) != self.vectors.kind:
+            logger.info("Index has %d entries: moving it from %s to %s", len(self), self.vectors.kind, choose_kind(self.config, len(self)))
+            self.vectors = self.vectors.rebuilt(choose_kind(self.config, len(self)), self.config, progress=progress)
+        return AddResult(added=len(new_rows), replaced=len(replaced), merges=deduped.merges)
+
+    def delete(self, ids: Iterable[str]) -> int:
+        """Removes every entry filed under these pair ids; returns how many. Unknown ids change nothing."""
+        ids = list(dict.fromkeys(ids))
+        unknown = [i for i in ids if not self._by_id.get(i)]
+        if unknown:
+            raise RetrievalError(f"No entry with id {', '.join(map(repr, unknown))} in the index")
+        vector_ids = [v for i in ids for v in self._by_id[i]]
+        self._remove(vector_ids)
+        return len(vector_ids)
+
+    # ------------------------------------------------------------------ search
+    def search(self, queries: Queries, k: int = 5) -> List[SearchResult]:
+        """Per query: the k best matched questions (`hits`) and the k best answers (`answers`).
+
+        Takes texts or query vectors (normalised here; their `query` is None).
+        A blank question gets no results.
+        """
+        texts, vectors = self._query_vectors(queries)
+        if not len(vectors) or not len(self):
+            return [SearchResult(t, [], []) for t in texts]
+        scores, ids = self.vectors.search(vectors, max(k, self.config.candidates))
+        results = []
+        for text, row_scores, row_ids in zip(texts, scores, ids):
+            if text is not None and not text.strip():
+                results.append(SearchResult(text, [], []))
+                continue
+            hits = [Hit(float(s), self.pairs[int(i)]) for s, i in zip(row_scores, row_ids) if i >= 0]
+            results.append(SearchResult(text, hits[:k], group_by_answer(hits, self.config.answer_bonus)[:k]))
+        return results
+
+    # ------------------------------------------------------------- persistence
+    def save(self, directory: Union[str, Path]) -> Path:
+        from retrieval.store import save_index
+
+        return save_index(self, Path(directory))
+
+    @classmethod
+    def load(cls, directory: Union[str, Path], model: Optional[str] = None, embedder: Optional[Embedder] = None, device: str = "auto") -> "QAIndex":
+        """Loads a saved index; `model` or `embedder` must be the model it was built with."""
+        from retrieval.store import load_index
+
+        return load_index(Path(directory), model=model, embedder=embedder, device=device)
+
+    # ------------------------------------------------------------------ access
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    @property
+    def kind(self) -> str:
+        return self.vectors.kind
+
+    # --------------------------------------------------------------- internals
+    def _query_vectors(self, queries: Queries):
+        if isinstance(queries, np.ndarray):
+            vectors = np.atleast_2d(queries).astype(np.float32)
+            if vectors.shape[1] != self.vectors.dimension:
+                raise RetrievalError(f"Query vectors have dimension {vectors.shape[1]}, the index {self.vectors.dimension}")
+            vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+            return [None] * len(vectors), vectors
+        texts = [queries] if isinstance(queries, str) else list(queries)
+        return texts, self.embedder.encode(texts, self.config.batch_size, progress=False)
+
+    def _related_entries(self, pairs: Sequence[QAPair]) -> List[int]:
+        """Entries that can be duplicates of `pairs`: same normalised question or answer."""
+        if self._by_text is None:
+            self._by_text = defaultdict(set)
+            for vector_id, pair in self.pairs.items():
+                for key in _text_keys(pair):
+                    self._by_text[key].add(vector_id)
+        return sorted({v for pair in pairs for key in _text_keys(pair) for v in self._by_text.get(key, ())})
+
+    def _insert(self, vector_id: int, pair: QAPair) -> None:
+        self.pairs[vector_id] = pair
+        self._by_id[pair.id].add(vector_id)
+        if self._by_text is not None:
+            for key in _text_keys(pair):
+                self._by_text[key].add(vector_id)
+
+    def _remove(self, vector_ids: Sequence[int]) -> None:
+        if not vector_ids:
+            return
+        self.vectors.remove(vector_ids)
+        removed = [self.pairs.pop(v) for v in vector_ids]
+        for vector_id, pair in zip(vector_ids, removed):
+            self._by_id[pair.id].discard(vector_id)
+            if not self._by_id[pair.id]:
+                del self._by_id[pair.id]
+            if self._by_text is not None:
+                for key in _text_keys(pair):
+                    self._by_text[key].discard(vector_id)
+
+
+def _text_keys(pair: QAPair):
+    return ("q:" + normalize_text(pair.question), "a:" + normalize_text(pair.answer))
+
+
+def build(pairs: Sequence[QAPair], config: Optional[IndexConfig] = None, embedder: Optional[Embedder] = None, progress: bool = True) -> QAIndex:
+    return QAIndex.build(pairs, config, embedder=embedder, progress=progress)

@@ -1,0 +1,61 @@
+"""One historical question with its answer, and the text normalisation used to compare them."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Dict, List, Optional
+
+_PUNCTUATION_OR_SPACE = re.compile(r"[\W_]+", re.UNICODE)
+
+
+@dataclass
+class QAPair:
+    """A question asked before and the answer given.
+
+    `id` names the Q&A item, not necessarily one row: all example questions of
+    a Rasa retrieval intent share the id `faq/<name>`, and deleting an id
+    removes every question filed under it.
+    """
+
+    id: str
+    question: str
+    answer: str
+    source: Optional[str] = None
+    tags: List[str] = field(default_factory=list)
+    timestamp: Optional[str] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Dict[str, Any]) -> "QAPair":
+        return cls(
+            id=str(values["id"]),
+            question=values["question"],
+            answer=values["answer"],
+            source=values.get("source"),
+            tags=list(values.get("tags") or []),
+            timestamp=values.get("timestamp"),
+        )
+
+
+def normalize_text(text: str) -> str:
+    """Case, width, punctuation and spacing folded away: 'Where is my order?' == 'where is  my ORDER'."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return _PUNCTUATION_OR_SPACE.sub(" ", text).strip()
+
+
+def stable_id(question: str, answer: str) -> str:
+    """An id that is the same on every load of the same row (for data without an id column)."""
+    digest = hashlib.sha256(f"{normalize_text(question)}\n{normalize_text(answer)}".encode()).hexdigest()
+    return f"qa-{digest[:16]}"
+
+
+def parse_timestamp(value: str) -> datetime:
+    """ISO 8601 (a trailing Z allowed) as an aware UTC datetime; naive times are taken as UTC."""
+    parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)

@@ -1,0 +1,56 @@
+"""Search results, and grouping matched questions by the answer they share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
+
+from retrieval.qa import QAPair, normalize_text
+
+
+@dataclass
+class Hit:
+    """A matched historical question; `score` is the cosine similarity to the query."""
+
+    score: float
+    pair: QAPair
+
+
+@dataclass
+class AnswerHit:
+    """An answer and the matched questions that support it, best first."""
+
+    score: float
+    answer: str
+    hits: List[Hit] = field(default_factory=list)
+
+    @property
+    def pair(self) -> QAPair:
+        return self.hits[0].pair
+
+
+@dataclass
+class SearchResult:
+    query: Optional[str]
+    hits: List[Hit]
+    answers: List[AnswerHit]
+
+
+def group_by_answer(hits: Sequence[Hit], bonus: float = 0.0) -> List[AnswerHit]:
+    """One entry per distinct answer, scored by its best question.
+
+    `bonus` > 0 adds bonus * score of every further supporting question. It
+    helps only where answers have similar numbers of stored questions: on
+    held-out questions it raised top-1 by 2-4 points with 5 questions per
+    answer, and lowered it by 1.5-10 points when that number varied from 1
+    to 4 (popular answers crowd out rare ones), so it is off by default.
+    """
+    groups: Dict[str, AnswerHit] = {}
+    for hit in sorted(hits, key=lambda h: -h.score):
+        key = normalize_text(hit.pair.answer)
+        if key not in groups:
+            groups[key] = AnswerHit(score=hit.score, answer=hit.pair.answer, hits=[hit])
+        else:
+            groups[key].hits.append(hit)
+            groups[key].score += bonus * hit.score
+    return sorted(groups.values(), key=lambda a: -a.score)

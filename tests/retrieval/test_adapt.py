@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from retrieval import AdaptConfig, RetrievalError, adapt
+from retrieval.adapt import distinct_label_batches, holdout_split, training_pairs
+from retrieval.qa import normalize_text
+
+
+def test_holdout_is_stratified_by_answer(small_pairs):
+    train, held_out = holdout_split(small_pairs, 0.3, seed=1)
+    assert len(train) + len(held_out) == len(small_pairs)
+    per_answer = Counter(normalize_text(p.answer) for p in small_pairs)
+    held = Counter(normalize_text(p.answer) for p in held_out)
+    for answer, n in per_answer.items():
+        assert (held[answer] >= 1) == (n >= 2)  # every answer with >= 2 questions is tested...
+        assert held[answer] < n  # ...and keeps at least one question in training
+    assert holdout_split(small_pairs, 0.3, seed=1) == (train, held_out)
+
+
+def test_training_pairs_and_batches_never_pair_an_answer_with_itself(small_pairs):
+    examples = training_pairs(small_pairs, siblings=2, seed=0)
+    assert ("How long does shipping take?", small_pairs[0].answer, normalize_text(small_pairs[0].answer)) in examples
+    labels = [key for _, _, key in examples]
+    batches = distinct_label_batches(labels, 8, np.random.default_rng(0))
+    assert all(len({labels[i] for i in batch}) == len(batch) for batch in batches)
+    assert sum(map(len, batches)) >= 0.9 * len(examples)
+
+
+def test_adapted_model_that_does_not_beat_the_frozen_one_is_not_kept(small_pairs, embedder):
+    # Learning rate 0: the "adapted" model equals the frozen one, so it cannot beat it.
+    config = AdaptConfig(epochs=1, batch_size=16, learning_rate=0.0, siblings_per_question=0, seed=3)
+    result = adapt(small_pairs, config, frozen=embedder, progress=False)
+    assert not result.adapted and result.embedder is embedder
+    assert result.adapted_top1 == result.frozen_top1 and result.held_out >= 10 and result.steps >= 1
+    assert "using the frozen model default" in result.message
+
+
+def test_adaptation_needs_answers_with_several_questions(small_pairs, embedder):
+    one_each = list({p.answer: p for p in small_pairs}.values())
+    result = adapt(one_each, frozen=embedder, progress=False)
+    assert not result.adapted and result.embedder is embedder and "nothing can be held out" in result.message
+    with pytest.raises(RetrievalError, match="Unknown adaptation option"):
+        AdaptConfig.from_dict({"epoch": 2})
