@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
+from kefu.options import options_from_dict
+
 from finetune.errors import FinetuneError
 
 
@@ -45,15 +47,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: Dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise FinetuneError(
-                f"Unknown training option(s): {', '.join(unknown)}. Known: {', '.join(sorted(known))}"
-            )
-        config = cls(**values)
-        config.validate()
-        return config
+        return options_from_dict(cls, values, FinetuneError, "training")
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

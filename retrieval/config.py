@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
+from kefu.options import options_from_dict
+
 from retrieval.errors import RetrievalError
 
 KINDS = ("auto", "flat", "hnsw", "ivf")
@@ -44,13 +46,7 @@ class IndexConfig:
 
     @classmethod
     def from_dict(cls, values: Dict[str, Any]) -> "IndexConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise RetrievalError(f"Unknown index option(s): {', '.join(unknown)}. Known: {', '.join(sorted(known))}")
-        config = cls(**values)
-        config.validate()
-        return config
+        return options_from_dict(cls, values, RetrievalError, "index")
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
