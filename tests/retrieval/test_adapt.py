@@ -30,12 +30,25 @@ def test_training_pairs_and_batches_never_pair_an_answer_with_itself(small_pairs
     assert sum(map(len, batches)) >= 0.9 * len(examples)
 
 
-def test_adapted_model_that_does_not_beat_the_frozen_one_is_not_kept(small_pairs, embedder):
+@pytest.fixture()
+def one_torch_thread():
+    """Training steps this small are dominated by waiting for the second thread on a busy 2-core machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_adapted_model_that_does_not_beat_the_frozen_one_is_not_kept(small_pairs, embedder, one_torch_thread):
     # Learning rate 0: the "adapted" model equals the frozen one, so it cannot beat it.
+    five_answers = small_pairs[:13]
     config = AdaptConfig(epochs=1, batch_size=16, learning_rate=0.0, siblings_per_question=0, seed=3)
-    result = adapt(small_pairs, config, frozen=embedder, progress=False)
+    result = adapt(five_answers, config, frozen=embedder, progress=False)
     assert not result.adapted and result.embedder is embedder
-    assert result.adapted_top1 == result.frozen_top1 and result.held_out >= 10 and result.steps >= 1
+    assert (result.held_out, result.train_pairs, result.steps) == (5, 8, 2)
+    assert result.adapted_top1 == result.frozen_top1
     assert "using the frozen model default" in result.message
 
 
