@@ -7,7 +7,6 @@ import logging
 import os
 import shutil
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -33,8 +32,6 @@ class Prediction:
     # Calibrated softmax confidence before the in-domain correction.
     raw_confidence: float = 0.0
     in_domain: float = 0.0
-    # Encoder embedding (unit length); shared with the retriever to avoid a second pass.
-    embedding: Optional[np.ndarray] = None
 
 
 class IntentModel:
@@ -83,7 +80,6 @@ class IntentModel:
                 ranking=ranking,
                 raw_confidence=float(probs[row, top]),
                 in_domain=float(similarity[row]),
-                embedding=embeddings[row],
             )
         return results
 
@@ -141,11 +137,6 @@ class IntentModel:
     @property
     def metrics(self) -> Dict[str, Any]:
         return self.manifest.get("metrics", {})
-
-    def latency_probe(self, text: str = "where is my order") -> float:
-        start = time.perf_counter()
-        self.predict([text])
-        return (time.perf_counter() - start) * 1000.0
 
 
 def read_manifest(directory: Path) -> Dict[str, Any]:

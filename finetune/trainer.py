@@ -14,7 +14,7 @@ import math
 import time
 from collections import Counter
 from datetime import datetime, timezone
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
