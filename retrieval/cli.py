@@ -85,7 +85,7 @@ def _build(args) -> int:
         index.stats["adaptation"] = result.to_dict()
     _print_merges(index.merges)
     index.save(args.out)
-    print(f"Built {index.kind} index of {len(index)} entries ({embedder.dimension}-d, model {embedder.name}, "
+    print(f"Built {index.kind} index of {index.describe()} ({embedder.dimension}-d, model {embedder.name}, "
           f"{index.stats['device']}) in {time.perf_counter() - started:.1f} s -> {args.out}")
     return 0
 
@@ -101,7 +101,7 @@ def _add(args) -> int:
     _print_merges(result.merges)
     index.save(args.index)
     print(f"Added {result.added} of {len(pairs)} pairs ({len(result.merges)} merged, {result.replaced} older answers replaced); "
-          f"{len(index)} entries ({index.kind}) in {time.perf_counter() - started:.1f} s -> {args.index}")
+          f"{index.describe()} ({index.kind}) in {time.perf_counter() - started:.1f} s -> {args.index}")
     return 0
 
 
@@ -111,7 +111,7 @@ def _delete(args) -> int:
     index = QAIndex.load(args.index, model=args.model)
     removed = index.delete(args.ids)
     index.save(args.index)
-    print(f"Deleted {removed} entries filed under {', '.join(args.ids)}; {len(index)} left -> {args.index}")
+    print(f"Deleted {removed} entries filed under {', '.join(args.ids)}; {index.describe()} left -> {args.index}")
     return 0
 
 

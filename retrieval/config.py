@@ -41,6 +41,10 @@ class IndexConfig:
     # Answer score = best question's score + answer_bonus * sum of the other supporting
     # questions' scores (see ranking.group_by_answer for why it is off by default).
     answer_bonus: float = 0.0
+    # Also index each distinct answer's own text as an entry (tagged `answer-text`), so a
+    # question worded unlike every stored question can still match the answer's words.
+    # Held-out paraphrases, frozen MiniLM: top-1 0.560 -> 0.608, top-5 0.842 -> 0.900.
+    index_answers: bool = True
     batch_size: int = 64
     device: str = "auto"
 

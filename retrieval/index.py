@@ -16,7 +16,7 @@ from retrieval.config import IndexConfig
 from retrieval.dedupe import Merge, find_duplicates
 from retrieval.embedder import Embedder
 from retrieval.errors import QADataError, RetrievalError
-from retrieval.qa import QAPair, normalize_text
+from retrieval.qa import QAPair, answer_text_entries, is_answer_text, normalize_text
 from retrieval.ranking import Hit, SearchResult, group_by_answer
 from retrieval.vectors import VectorIndex, choose_kind
 
@@ -64,6 +64,7 @@ class QAIndex:
         self._by_id: Dict[str, Set[int]] = defaultdict(set)
         for vector_id, pair in pairs.items():
             self._by_id[pair.id].add(vector_id)
+        self._answer_texts = sum(1 for pair in pairs.values() if is_answer_text(pair))
         # Normalised question / answer -> vector ids; built on the first `add`.
         self._by_text: Optional[Dict[str, Set[int]]] = None
 
@@ -75,6 +76,10 @@ class QAIndex:
         config.validate()
         if not pairs:
             raise QADataError("No Q&A pairs to index")
+        pairs = [p for p in pairs if not is_answer_text(p)]
+        loaded = len(pairs)
+        if config.index_answers:
+            pairs = pairs + answer_text_entries(pairs)
         embedder = embedder or Embedder.load(config.model, config.device)
         config = dataclasses.replace(config, model=embedder.name)
         started = time.perf_counter()
@@ -85,9 +90,10 @@ class QAIndex:
         ids = np.arange(len(kept), dtype=np.int64)
         index_vectors = VectorIndex.build(vectors[deduped.keep], ids, config, progress=progress)
         stats = {
-            "loaded": len(pairs),
+            "loaded": loaded,
             "merged": deduped.counts(),
             "indexed": len(kept),
+            "answer_texts": sum(1 for p in kept if is_answer_text(p)),
             "embed_seconds": round(embedded - started, 2),
             "index_seconds": round(time.perf_counter() - embedded, 2),
             "device": embedder.device,
@@ -100,8 +106,12 @@ class QAIndex:
     # ----------------------------------------------------------------- changes
     def add(self, pairs: Sequence[QAPair], progress: bool = True) -> AddResult:
         """Adds pairs without rebuilding, de-duplicated against each other and against the index."""
+        pairs = [p for p in pairs if not is_answer_text(p)]
         if not pairs:
             return AddResult(0, 0)
+        if self.config.index_answers:
+            indexed = {normalize_text(p.answer) for p in self.pairs.values() if is_answer_text(p)}
+            pairs = pairs + [e for e in answer_text_entries(pairs) if normalize_text(e.answer) not in indexed]
         new_vectors = self.embedder.encode([p.question for p in pairs], self.config.batch_size, progress=None if progress else False)
         related = self._related_entries(pairs)
         candidates = [self.pairs[v] for v in related] + list(pairs)
@@ -113,6 +123,7 @@ class QAIndex:
         )
         keep = set(deduped.keep)
         replaced = [related[i] for i in range(len(related)) if i not in keep]
+        replaced_pairs = [self.pairs[v] for v in replaced]
         self._remove(replaced)
         new_rows = [i - len(related) for i in deduped.keep if i >= len(related)]
         ids = np.arange(self.next_id, self.next_id + len(new_rows), dtype=np.int64)
@@ -120,10 +131,16 @@ class QAIndex:
         self.next_id += len(new_rows)
         for vector_id, row in zip(ids.tolist(), new_rows):
             self._insert(vector_id, pairs[row])
-        if self.config.kind == "auto" and choose_kind(self.config, len(self)) != self.vectors.kind:
-            logger.info("Index has %d entries: moving it from %s to %s", len(self), self.vectors.kind, choose_kind(self.config, len(self)))
-            self.vectors = self.vectors.rebuilt(choose_kind(self.config, len(self)), self.config, progress=progress)
-        return AddResult(added=len(new_rows), replaced=len(replaced), merges=deduped.merges)
+        kind = choose_kind(self.config, self.entries)
+        if self.config.kind == "auto" and kind != self.vectors.kind:
+            logger.info("Index has %d entries: moving it from %s to %s", self.entries, self.vectors.kind, kind)
+            self.vectors = self.vectors.rebuilt(kind, self.config, progress=progress)
+        self._reindex_orphaned_answers()
+        return AddResult(
+            added=sum(1 for row in new_rows if not is_answer_text(pairs[row])),
+            replaced=sum(1 for pair in replaced_pairs if not is_answer_text(pair)),
+            merges=deduped.merges,
+        )
 
     def delete(self, ids: Iterable[str]) -> int:
         """Removes every entry filed under these pair ids; returns how many. Unknown ids change nothing."""
@@ -132,8 +149,25 @@ class QAIndex:
         if unknown:
             raise RetrievalError(f"No entry with id {', '.join(map(repr, unknown))} in the index")
         vector_ids = [v for i in ids for v in self._by_id[i]]
+        removed = sum(1 for v in vector_ids if not is_answer_text(self.pairs[v]))
         self._remove(vector_ids)
-        return len(vector_ids)
+        self._reindex_orphaned_answers()
+        return removed
+
+    def _reindex_orphaned_answers(self) -> None:
+        """Keeps answer-text entries in step with the questions: one per answer that still has questions."""
+        if not self.config.index_answers:
+            return
+        questions = {normalize_text(p.answer): p for p in self.pairs.values() if not is_answer_text(p)}
+        entries = {normalize_text(p.answer): v for v, p in self.pairs.items() if is_answer_text(p)}
+        self._remove([v for key, v in entries.items() if key not in questions])
+        missing = answer_text_entries([p for key, p in questions.items() if key not in entries])
+        if missing:
+            ids = np.arange(self.next_id, self.next_id + len(missing), dtype=np.int64)
+            self.vectors.add(self.embedder.encode([p.question for p in missing], self.config.batch_size, progress=False), ids, progress=False)
+            self.next_id += len(missing)
+            for vector_id, pair in zip(ids.tolist(), missing):
+                self._insert(vector_id, pair)
 
     # ------------------------------------------------------------------ search
     def search(self, queries: Queries, k: int = 5) -> List[SearchResult]:
@@ -143,7 +177,7 @@ class QAIndex:
         A blank question gets no results.
         """
         texts, vectors = self._query_vectors(queries)
-        if not len(vectors) or not len(self):
+        if not len(vectors) or not self.pairs:
             return [SearchResult(t, [], []) for t in texts]
         scores, ids = self.vectors.search(vectors, max(k, self.config.candidates))
         results = []
@@ -170,7 +204,17 @@ class QAIndex:
 
     # ------------------------------------------------------------------ access
     def __len__(self) -> int:
+        """Stored questions (answer-text entries not counted; see `entries`)."""
+        return len(self.pairs) - self._answer_texts
+
+    @property
+    def entries(self) -> int:
+        """Vectors in the index: questions plus answer-text entries."""
         return len(self.pairs)
+
+    def describe(self) -> str:
+        extra = f" + {self._answer_texts} answer texts" if self._answer_texts else ""
+        return f"{len(self)} questions{extra}"
 
     @property
     def kind(self) -> str:
@@ -198,6 +242,7 @@ class QAIndex:
 
     def _insert(self, vector_id: int, pair: QAPair) -> None:
         self.pairs[vector_id] = pair
+        self._answer_texts += is_answer_text(pair)
         self._by_id[pair.id].add(vector_id)
         if self._by_text is not None:
             for key in _text_keys(pair):
@@ -209,6 +254,7 @@ class QAIndex:
         self.vectors.remove(vector_ids)
         removed = [self.pairs.pop(v) for v in vector_ids]
         for vector_id, pair in zip(vector_ids, removed):
+            self._answer_texts -= is_answer_text(pair)
             self._by_id[pair.id].discard(vector_id)
             if not self._by_id[pair.id]:
                 del self._by_id[pair.id]

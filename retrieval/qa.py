@@ -43,6 +43,25 @@ class QAPair:
         )
 
 
+ANSWER_TEXT_TAG = "answer-text"
+
+
+def answer_text_entries(pairs) -> List["QAPair"]:
+    """One entry per distinct answer whose "question" is the answer itself (see IndexConfig.index_answers)."""
+    entries: Dict[str, QAPair] = {}
+    for pair in pairs:
+        if ANSWER_TEXT_TAG in pair.tags:
+            continue
+        key = normalize_text(pair.answer)
+        if key and key not in entries:
+            entries[key] = QAPair(pair.id, pair.answer, pair.answer, pair.source, [*pair.tags, ANSWER_TEXT_TAG], pair.timestamp)
+    return list(entries.values())
+
+
+def is_answer_text(pair: "QAPair") -> bool:
+    return ANSWER_TEXT_TAG in pair.tags
+
+
 def normalize_text(text: str) -> str:
     """Case, width, punctuation and spacing folded away: 'Where is my order?' == 'where is  my ORDER'."""
     text = unicodedata.normalize("NFKC", text).casefold()

@@ -15,7 +15,7 @@ REPORT_KEYS = {"top1_accuracy", "top5_accuracy", "mrr", "latency_ms_p50", "laten
 def kb(tmp_path, small_csv, capsys):
     assert main(["kb", "build", "--qa", str(small_csv), "--out", str(tmp_path / "kb"), "--index-kind", "flat"]) == 0
     out = capsys.readouterr().out
-    assert "Loaded 30 Q&A pairs" in out and "Built flat index of 30 entries" in out
+    assert "Loaded 30 Q&A pairs" in out and "Built flat index of 30 questions + 14 answer texts" in out
     return tmp_path / "kb"
 
 
@@ -40,11 +40,11 @@ def test_add_and_delete(kb, tmp_path, capsys):
                     "\"Use the tracking link in your shipping confirmation email, or open Orders and choose 'Track package'.\"\n")
     assert main(["kb", "add", "--index", str(kb), "--qa", str(more)]) == 0
     out = capsys.readouterr().out
-    assert "Merged 1 duplicates (1 exact duplicate)" in out and "Added 1 of 2 pairs" in out and "31 entries (flat)" in out
+    assert "Merged 1 duplicates (1 exact duplicate)" in out and "Added 1 of 2 pairs" in out and "31 questions + 15 answer texts (flat)" in out
 
     assert main(["kb", "delete", "--index", str(kb), "--id", "ship-1", "ship-2"]) == 0
     assert "Deleted 2 entries" in capsys.readouterr().out
-    assert json.loads((kb / "manifest.json").read_text())["count"] == 29
+    assert json.loads((kb / "manifest.json").read_text())["questions"] == 29
 
 
 def test_bad_input_is_an_error_not_a_traceback(tmp_path, kb, capsys):

@@ -108,12 +108,33 @@ def test_delete_by_shared_rasa_id_removes_every_question(embedder):
     pairs.append(QAPair("faq/pay", "payment options?", "Cards."))
     index = build(pairs, embedder=embedder, progress=False)
     assert index.delete(["faq/ship"]) == 2
-    assert [p.id for p in index.pairs.values()] == ["faq/pay"]
+    assert {p.id for p in index.pairs.values()} == {"faq/pay"} and len(index) == 1
 
 
 def test_auto_index_moves_to_ivf_when_it_outgrows_flat(small_pairs, embedder):
-    index = build(small_pairs[:20], IndexConfig(flat_max=25), embedder=embedder, progress=False)
+    index = build(small_pairs[:20], IndexConfig(flat_max=25, index_answers=False), embedder=embedder, progress=False)
     assert index.kind == "flat"
     index.add(small_pairs[20:], progress=False)
     assert index.kind == "ivf" and len(index) == 30
     assert answer_of(index, "How can I track my order?").startswith("Use the tracking link")
+
+
+def test_answer_texts_are_indexed_and_follow_their_questions(embedder):
+    """A question worded like the answer, not like any stored question, still finds it."""
+    from retrieval.qa import is_answer_text
+
+    pairs = [
+        QAPair("care-1", "how do I wash my wool jumper", "Hand wash merino in cold water with wool detergent and dry it flat."),
+        QAPair("care-2", "can knitwear go in the washing machine", "Hand wash merino in cold water with wool detergent and dry it flat."),
+        QAPair("pay-1", "which cards do you take", "Visa, Mastercard and Amex."),
+    ]
+    index = build(pairs, IndexConfig(kind="flat"), embedder=embedder, progress=False)
+    assert (len(index), index.entries) == (3, 5)
+    best = index.search("should merino be dried flat", k=1)[0].answers[0]
+    assert best.answer.startswith("Hand wash merino") and is_answer_text(best.pair)
+    # Deleting one of two questions keeps the answer text; deleting the last removes it.
+    assert index.delete(["care-1"]) == 1 and index.entries == 4
+    assert index.delete(["care-2"]) == 1 and index.entries == 2
+    assert all(not p.answer.startswith("Hand wash") for p in index.pairs.values())
+    without = build(pairs, IndexConfig(kind="flat", index_answers=False), embedder=embedder, progress=False)
+    assert without.entries == 3

@@ -17,7 +17,7 @@ def test_save_and_load_round_trip(small_index, embedder, tmp_path):
     small_index.save(tmp_path / "kb")
     assert sorted(p.name for p in (tmp_path / "kb").iterdir()) == ["index.faiss", "manifest.json", "pairs.jsonl"]
     manifest = json.loads((tmp_path / "kb" / "manifest.json").read_text())
-    assert manifest["count"] == 30 and manifest["dimension"] == 384 and manifest["index"]["kind"] == "flat"
+    assert manifest["questions"] == 30 and manifest["count"] == 30 + 14 and manifest["dimension"] == 384 and manifest["index"]["kind"] == "flat"
     assert manifest["embedding_model"]["name"] == "default" and len(manifest["embedding_model"]["fingerprint"]) == 16
     loaded = QAIndex.load(tmp_path / "kb", embedder=embedder)
     assert top_answers(loaded) == top_answers(small_index)
@@ -30,7 +30,7 @@ def test_hnsw_index_is_compacted_on_save(small_pairs, embedder, tmp_path):
     assert index.vectors.tombstones
     index.save(tmp_path / "kb")
     loaded = QAIndex.load(tmp_path / "kb", embedder=embedder)
-    assert loaded.kind == "hnsw" and len(loaded) == 29 and loaded.vectors.index.ntotal == 29
+    assert loaded.kind == "hnsw" and len(loaded) == 29 and loaded.vectors.index.ntotal == loaded.entries == 29 + 14
     assert top_answers(loaded) == top_answers(index)
 
 
@@ -97,10 +97,10 @@ def test_corrupt_faiss_file(saved, embedder):
 def test_corrupt_manifest_and_pairs(saved, embedder):
     lines = (saved / "pairs.jsonl").read_text().splitlines()
     (saved / "pairs.jsonl").write_text("\n".join(lines[:-1]) + "\n")
-    with pytest.raises(ModelLoadError, match="manifest count 30, 29 pairs in pairs.jsonl, 30 vectors"):
+    with pytest.raises(ModelLoadError, match="manifest count 44, 43 pairs in pairs.jsonl, 44 vectors"):
         QAIndex.load(saved, embedder=embedder)
     (saved / "pairs.jsonl").write_text("\n".join(lines[:-1] + ["{oops"]) + "\n")
-    with pytest.raises(ModelLoadError, match="pairs.jsonl, line 30 is corrupt"):
+    with pytest.raises(ModelLoadError, match="pairs.jsonl, line 44 is corrupt"):
         QAIndex.load(saved, embedder=embedder)
     (saved / "manifest.json").write_text("{")
     with pytest.raises(ModelLoadError, match="manifest.json is corrupt"):
