@@ -12,6 +12,7 @@ from kefu import __version__
 
 def build_parser() -> argparse.ArgumentParser:
     from finetune import cli as nlu_cli
+    from finetune.retrain import cli as retrain_cli
     from kefu import run as run_cli
     from retrieval import cli as retrieval_cli
 
@@ -21,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     nlu_cli.add_parser(subparsers)
     retrieval_cli.add_parser(subparsers)
     run_cli.add_parser(subparsers)
+    retrain_cli.add_parser(subparsers)
     return parser
 
 

@@ -28,6 +28,10 @@ logger = logging.getLogger(__name__)
 
 MODEL_SUBDIR = "intent_model"
 RANKING_LENGTH = "ranking_length"
+# Path of a kefu intent model directory to continue training from (same label set), e.g. the
+# champion's, set by the nightly retrain (finetune/retrain); otherwise training starts from base_model.
+INIT_FROM = "init_from"
+_NOT_TRAIN_OPTIONS = (RANKING_LENGTH, INIT_FROM)
 # Parse-data key with the classifier's view of the message, for actions and the retriever.
 IN_DOMAIN_KEY = "intent_in_domain"
 
@@ -42,7 +46,7 @@ class TransformerIntentClassifier(GraphComponent, IntentClassifier):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        return {RANKING_LENGTH: 10, **TrainConfig().to_dict()}
+        return {RANKING_LENGTH: 10, INIT_FROM: None, **TrainConfig().to_dict()}
 
     @staticmethod
     def required_packages() -> List[Text]:
@@ -63,7 +67,7 @@ class TransformerIntentClassifier(GraphComponent, IntentClassifier):
 
     @staticmethod
     def _train_config(config: Dict[Text, Any]) -> TrainConfig:
-        return TrainConfig.from_dict({k: v for k, v in config.items() if k != RANKING_LENGTH})
+        return TrainConfig.from_dict({k: v for k, v in config.items() if k not in _NOT_TRAIN_OPTIONS})
 
     @classmethod
     def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource, execution_context: ExecutionContext) -> "TransformerIntentClassifier":
@@ -79,12 +83,23 @@ class TransformerIntentClassifier(GraphComponent, IntentClassifier):
             logger.warning("TransformerIntentClassifier: fewer than two intents in the training data; not training.")
             return self._resource
         try:
-            self.model = train(examples, self._train_config(self.config))
+            self.model = train(examples, self._train_config(self.config), init_from=self._init_model(examples))
         except FinetuneError as exc:
             raise RasaException(f"Training the intent classifier failed: {exc}") from exc
         with self._model_storage.write_to(self._resource) as directory:
             self.model.save(directory / MODEL_SUBDIR)
         return self._resource
+
+    def _init_model(self, examples: List[Example]) -> Optional[IntentModel]:
+        path = self.config.get(INIT_FROM)
+        if not path:
+            return None
+        model = IntentModel.load(path, device=self.config.get("device", "auto"))
+        if model.labels != sorted({e.intent for e in examples}):
+            logger.warning("TransformerIntentClassifier: %s has another label set; training from the base model", path)
+            return None
+        logger.info("TransformerIntentClassifier: continuing from %s", path)
+        return model
 
     @classmethod
     def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource, execution_context: ExecutionContext, **kwargs: Any) -> "TransformerIntentClassifier":
