@@ -29,9 +29,15 @@ def free_port() -> int:
 
 
 class LiveBot:
-    def __init__(self, model: Path, workdir: Path):
+    def __init__(self, model: Path, workdir: Path, credentials: Path | None = None, actions: str = "bot.actions",
+                 env: Dict[str, str] | None = None):
+        """`credentials` (default: the project's credentials.yml), `actions` (the action server's
+        package) and `env` (extra environment of both servers) let a test run other channels/actions."""
         self.model = model
         self.workdir = workdir
+        self.credentials = credentials or ROOT / "credentials.yml"
+        self.actions = actions
+        self.extra_env = dict(env or {})
         self.port = free_port()
         self.actions_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -45,15 +51,15 @@ class LiveBot:
             f'action_endpoint:\n  url: "http://127.0.0.1:{self.actions_port}/webhook"\n'
             f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{self.tracker_db}"\n'
         )
-        env = dict(os.environ, KEFU_ORDERS_DB=str(self.orders_db), HF_HUB_OFFLINE="1")
+        env = dict(os.environ, KEFU_ORDERS_DB=str(self.orders_db), HF_HUB_OFFLINE="1", **self.extra_env)
         rasa = str(Path(sys.executable).with_name("rasa"))
         log = open(self.workdir / "servers.log", "ab")
         self.processes.append(subprocess.Popen(
-            [rasa, "run", "actions", "--actions", "bot.actions", "--port", str(self.actions_port)],
+            [rasa, "run", "actions", "--actions", self.actions, "--port", str(self.actions_port)],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
         self.processes.append(subprocess.Popen(
             [rasa, "run", "--model", str(self.model), "--interface", "127.0.0.1", "--port", str(self.port),
-             "--enable-api", "--endpoints", str(endpoints), "--credentials", str(ROOT / "credentials.yml")],
+             "--enable-api", "--endpoints", str(endpoints), "--credentials", str(self.credentials)],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
         deadline = time.monotonic() + timeout_s
         for url in (f"http://127.0.0.1:{self.actions_port}/health", f"{self.url}/status"):
