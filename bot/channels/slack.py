@@ -118,7 +118,15 @@ class SlackInput(RasaSlackInput):
                             event_id)
                 return response.text("", headers={"X-Slack-No-Retry": "1"})
             self._seen_events.set(event_id, True)
-        return await super().process_message(request, on_new_message, text, sender_id, metadata)
+
+        async def answer(message: UserMessage) -> None:
+            # Rasa runs this as a background task whose errors (a refused chat.postMessage) nobody reads.
+            try:
+                await on_new_message(message)
+            except Exception:
+                logger.exception("Slack: could not answer %s", message.sender_id)
+
+        return await super().process_message(request, answer, text, sender_id, metadata)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         bp = super().blueprint(on_new_message)

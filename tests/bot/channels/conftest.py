@@ -28,8 +28,8 @@ WECHAT = {"token": "kefu-wechat-token", "app_id": "wx5823bf96d3bd56c7", "secret"
           "aes_key": base64.b64encode(b"kefu-test-encoding-aes-key-32byt").decode()[:-1]}
 WECOM = {"token": "kefu-wecom-token", "corp_id": "ww1436e0e65a779aee", "secret": "wecom-app-secret",
          "agent_id": 1000002, "aes_key": base64.b64encode(b"kefu-wecom-encoding-aes-key-32by").decode()[:-1]}
-PASSIVE_TIMEOUT_S = 3.0
-SLOW_ACTION_S = 5.0
+PASSIVE_TIMEOUT_S = 3.5  # the fast path ("hello") must fit in it on a busy 2-core machine
+SLOW_ACTION_S = 6.0
 CHINESE_ITEM = "保温杯 (500 ml)"  # order 771204's item in the test orders database: non-ASCII out
 
 
