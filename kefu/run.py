@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 from typing import List, Optional
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
@@ -23,7 +24,8 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("run", help="train if needed, then serve the bot and the web chat")
     p.add_argument("--host", default="127.0.0.1", help="interface for the Rasa server and the chat page")
     p.add_argument("--port", type=int, default=5005, help="Rasa server port")
-    p.add_argument("--actions-port", type=int, default=5055, help="action server port (must match endpoints.yml)")
+    p.add_argument("--actions-port", type=int, default=5055,
+                   help="action server port (a local action_endpoint in endpoints.yml is pointed at it)")
     p.add_argument("--web-port", type=int, default=8080, help="chat page port")
     p.add_argument("--model", help="model archive (default: newest in models/, trained if there is none)")
     p.set_defaults(func=lambda args: asyncio.run(serve(args)))
@@ -68,8 +70,9 @@ async def serve(args) -> int:
     try:
         print(f"Starting action server on :{args.actions_port} and Rasa ({model.name}) on {rasa_url} ...", flush=True)
         processes.append(await _spawn([rasa_executable(), "run", "actions", "--actions", "bot.actions", "--port", str(args.actions_port)]))
+        endpoints = endpoints_for_actions_port(root / "endpoints.yml", args.actions_port, root / "var")
         command = [rasa_executable(), "run", "--model", str(model), "--interface", args.host, "--port", str(args.port),
-                   "--enable-api", "--cors", "*", "--endpoints", "endpoints.yml", "--credentials", "credentials.yml"]
+                   "--enable-api", "--cors", "*", "--endpoints", str(endpoints), "--credentials", "credentials.yml"]
         if os.environ.get("KEFU_API_TOKEN"):
             command += ["--auth-token", os.environ["KEFU_API_TOKEN"]]
         processes.append(await _spawn(command))
@@ -77,6 +80,9 @@ async def serve(args) -> int:
         if not ready:
             return 0 if stop.is_set() else 1
         web = await start_webchat(args.host, args.web_port, rasa_url)
+        if not socketio_client_installed():
+            print("warning: socket.io-client is not installed (run `make setup`); the chat widget falls back to REST",
+                  file=sys.stderr)
         print(f"\nkefu is running. Chat at http://{args.host}:{args.web_port}/  "
               f"(REST: {rasa_url}/webhooks/rest/webhook). Press Ctrl-C to stop.", flush=True)
         died = await _wait_stop_or_exit(processes, stop)
@@ -90,6 +96,33 @@ async def serve(args) -> int:
             await web.cleanup()
         await _terminate(processes)
         print("Stopped.", flush=True)
+
+
+def endpoints_for_actions_port(endpoints: Path, actions_port: int, scratch: Path) -> Path:
+    """endpoints.yml, or a copy in `scratch` whose local action endpoint uses `actions_port`.
+
+    A remote action server (any host other than this machine) is left alone.
+    """
+    import yaml
+
+    config = yaml.safe_load(endpoints.read_text(encoding="utf-8")) if endpoints.exists() else None
+    action = (config or {}).get("action_endpoint") or {}
+    url = urlsplit(str(action.get("url", "")))
+    if url.hostname not in ("localhost", "127.0.0.1", "::1") or url.port == actions_port:
+        return endpoints
+    host = f"[{url.hostname}]" if ":" in url.hostname else url.hostname
+    action["url"] = urlunsplit(url._replace(netloc=f"{host}:{actions_port}"))
+    scratch.mkdir(parents=True, exist_ok=True)
+    copy = scratch / "endpoints.run.yml"
+    copy.write_text("# Written by `kefu run` from endpoints.yml for --actions-port; edit endpoints.yml instead.\n"
+                    + yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return copy
+
+
+def socketio_client_installed() -> bool:
+    from bot.webchat.server import SOCKET_IO_CLIENT
+
+    return SOCKET_IO_CLIENT.exists()
 
 
 async def _spawn(command: List[str]) -> asyncio.subprocess.Process:

@@ -64,3 +64,6 @@ flock -u 9
 
 ln -sfn "$env_dir" "$root/.venv"
 echo "setup: .venv -> $env_dir"
+
+# The chat widget's socket.io client (npm); quick when already installed.
+bash "$root/scripts/setup-web.sh"

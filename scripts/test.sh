@@ -10,6 +10,7 @@ rasa=.venv/bin/rasa
 build=build/test
 rm -rf "$build" && mkdir -p "$build"
 started=$(date +%s)
+bash scripts/setup-web.sh --browser  # npm assets + chromium for the chat widget's browser tests
 
 echo "== 1/3 rasa data validate + train"
 "$rasa" data validate --data data --domain domain.yml --config config.yml
