@@ -51,7 +51,8 @@ class LiveBot:
             f'action_endpoint:\n  url: "http://127.0.0.1:{self.actions_port}/webhook"\n'
             f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{self.tracker_db}"\n'
         )
-        env = dict(os.environ, KEFU_ORDERS_DB=str(self.orders_db), HF_HUB_OFFLINE="1", **self.extra_env)
+        env = dict(os.environ, KEFU_ORDERS_DB=str(self.orders_db), HF_HUB_OFFLINE="1")
+        env.update(self.extra_env)
         rasa = str(Path(sys.executable).with_name("rasa"))
         log = open(self.workdir / "servers.log", "ab")
         self.processes.append(subprocess.Popen(

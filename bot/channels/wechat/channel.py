@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 WELCOME_EVENTS = {"subscribe", "subscribe_scan"}
 SUCCESS = "success"  # "received, no passive reply" in WeChat's callback protocol
+MAX_BODY_BYTES = 64 * 1024  # callbacks are small XML documents
 
 
 @dataclass
@@ -95,6 +96,8 @@ class WeChatBaseInput(InputChannel):
         @bp.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
             started = time.monotonic()
+            if len(request.body or b"") > MAX_BODY_BYTES:
+                return response.text("callback body too large", status=413)
             try:
                 incoming = self.protocol.decode(_query(request), request.body or b"")
             except BadCallback as e:
