@@ -71,10 +71,14 @@ def run(config: RetrainConfig, dry_run: bool = False) -> Dict[str, Any]:
         except RetrainError as exc:
             report.update(decision="failed", error=str(exc))
             raise
+        except Exception as exc:  # noqa: BLE001 - unattended: always a report and a one-line reason
+            import traceback
+
+            report.update(decision="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+            raise RetrainError(f"unexpected {type(exc).__name__}: {exc} (traceback in the run report)") from exc
         finally:
             report["seconds"] = round(time.perf_counter() - started, 1)
-            if report.get("decision") != "failed" or not dry_run:
-                write_report(config, report)
+            write_report(config, report)
             shutil.rmtree(run_dir, ignore_errors=True)
     return report
 
@@ -105,7 +109,7 @@ def _run(config: RetrainConfig, registry: Registry, run_dir: Path, report: Dict[
     champion_dir = train_candidate.extract_intent_model(champion["archive"], run_dir / "champion")
     model = IntentModel.load(champion_dir) if champion_dir else None
     stats = signals.message_stats(found.conversations, model)
-    base_examples = load_nlu_examples([config.path(d) for d in config.data])
+    base_examples = load_nlu_examples(train_candidate.nlu_files([config.path(d) for d in config.data]))
     labels = sorted({e.intent for e in base_examples})
     known_texts = {normalize_text(e.text) for e in base_examples}
     learned = learned_dir(config)
@@ -162,10 +166,16 @@ def _run(config: RetrainConfig, registry: Registry, run_dir: Path, report: Dict[
     # What the challenger would learn from, and whether that differs from what the champion had.
     reviewed_fp = _fingerprint(sorted(reviewed))
     champion_reviewed_fp = champion["metrics"].get("reviewed_fingerprint", _fingerprint([]))
-    something_new = bool(new_pseudo or qa_new or reviewed_fp != champion_reviewed_fp)
+    retriever = train_candidate.has_retriever(config)
+    something_new = bool(new_pseudo or (qa_new and retriever) or reviewed_fp != champion_reviewed_fp)
     if not dry_run:
         if sig.review.enabled:
             review.write_review(review_path, review.merge_queue(rows, queue, candidates, sig.review.max_queue))
+        if qa_new and not retriever:
+            # No retriever in the pipeline: keep the pairs for `kefu kb add` / when it is added.
+            learned.mkdir(parents=True, exist_ok=True)
+            _write_qa(qa_file, (load_qa([qa_file]) if qa_file.exists() else []) + qa_new)
+            report["qa_file"] = str(qa_file)
     if not something_new:
         report["decision"] = "nothing new to learn"
         if not dry_run:
@@ -179,7 +189,7 @@ def _run(config: RetrainConfig, registry: Registry, run_dir: Path, report: Dict[
     reviewed_for_training = [(t, i) for t, i in reviewed if normalize_text(t) not in {normalize_text(e.text) for e in base_examples}]
     extra.append(train_candidate.write_nlu(data_dir / "reviewed.yml", reviewed_for_training))
     qa_files = []
-    if qa_new or qa_file.exists():
+    if retriever and (qa_new or qa_file.exists()):
         qa_run = run_dir / "qa_handoffs.csv"
         _write_qa(qa_run, (load_qa([qa_file]) if qa_file.exists() else []) + qa_new)
         qa_files.append(qa_run)

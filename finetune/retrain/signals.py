@@ -11,7 +11,7 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 import numpy as np
 
 from finetune.retrain.config import HandoffQAConfig, NewIntentConfig, PseudoLabelConfig, ReviewConfig
-from finetune.retrain.intake import Conversation
+from finetune.retrain.intake import HANDOFF_ACTION, Conversation
 from finetune.retrain.review import CANDIDATE, MESSAGE, ReviewRow
 from retrieval.qa import QAPair, normalize_text
 
@@ -105,6 +105,8 @@ def handoff_pairs(conversations: Sequence[Conversation], config: HandoffQAConfig
             if turn.kind == "user" and turn.text:
                 if turn.intent not in config.skip_intents and not turn.text.startswith("/"):
                     question = turn
+            elif turn.kind == "action" and turn.action == HANDOFF_ACTION:
+                question = None  # the message that asked for a person is not a question to answer
             elif turn.kind == "agent" and turn.text:
                 if turn.new and question is not None and len(turn.text.strip()) >= config.min_answer_chars:
                     digest = hashlib.sha256(f"{conversation.id}\n{turn.timestamp}".encode()).hexdigest()[:12]
@@ -132,14 +134,13 @@ def dedupe_pairs(new: List[QAPair], existing: List[QAPair], embedder, threshold:
 def candidate_intents(stats: Sequence[MessageStat], config: NewIntentConfig, embedder) -> List[ReviewRow]:
     """Clusters of messages that fit no intent (by sentence embedding, average-linkage cosine);
     each cluster of at least `min_cluster_size` messages becomes a proposal with its most central messages."""
-    from sklearn.cluster import AgglomerativeClustering
+    from scipy.cluster.hierarchy import fcluster, linkage
 
     pool = [s for s in stats if (s.live_intent in config.fallback_intents) or s.confidence < config.confidence_below]
     if sum(s.count for s in pool) < config.min_cluster_size or len(pool) < 2:
         return []
     vectors = embedder.encode([s.text for s in pool])
-    clusters = AgglomerativeClustering(n_clusters=None, metric="cosine", linkage="average",
-                                       distance_threshold=config.distance_threshold).fit_predict(vectors)
+    clusters = fcluster(linkage(vectors, method="average", metric="cosine"), t=config.distance_threshold, criterion="distance")
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     rows = []
     for cluster in set(clusters):

@@ -74,6 +74,11 @@ def generate_config(config: RetrainConfig, out: Path, init_from: Optional[Path],
     return out
 
 
+def has_retriever(config: RetrainConfig) -> bool:
+    values = yaml.safe_load(config.path(config.config).read_text()) or {}
+    return any(str(c.get("name", "")).endswith(RETRIEVER) for c in values.get("pipeline") or [])
+
+
 def _die_with_parent() -> None:
     """In the child: get SIGTERM when the retrain process dies (a crash must not leave training running)."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -123,10 +128,17 @@ def training_mode(config: RetrainConfig, champion_model_dir: Optional[Path], lab
     return "continued", "label set unchanged"
 
 
-def data_labels(paths: Sequence[Path]) -> List[str]:
-    from finetune import load_nlu_examples
+def nlu_files(paths: Sequence[Path]) -> List[Path]:
+    """The NLU files among Rasa data files and folders (stories and rules left out), as `rasa train` sorts them."""
+    from rasa.shared.data import is_nlu_file
 
-    return sorted({e.intent for e in load_nlu_examples(paths)})
+    files = []
+    for path in paths:
+        candidates = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        files += [p for p in candidates if p.suffix in (".yml", ".yaml", ".json", ".md") and is_nlu_file(str(p))]
+    if not files:
+        raise RetrainError(f"no NLU training data in {', '.join(map(str, paths))}")
+    return files
 
 
 def describe(values: Dict[str, Any]) -> str:
