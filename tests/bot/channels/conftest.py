@@ -33,21 +33,21 @@ SLOW_ACTION_S = 6.0
 CHINESE_ITEM = "保温杯 (500 ml)"  # order 771204's item in the test orders database: non-ASCII out
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def fake_slack():
     server = FakeSlackAPI(SLACK_TOKEN).start()
     yield server
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def fake_wechat():
     server = FakeWeChatAPI(WECHAT["app_id"], WECHAT["secret"], WECOM["corp_id"], WECOM["secret"]).start()
     yield server
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def channel_bot(tmp_path_factory, fake_slack, fake_wechat):
     if not MODEL:
         pytest.skip("needs a trained model: run `make test` (sets KEFU_TEST_MODEL)")
