@@ -43,6 +43,8 @@ def evaluate_archive(config: RetrainConfig, archive: Path, out: Path) -> Dict[st
         stories = config.path(gate.stories)
         if not stories.exists():
             raise RetrainError(f"gate.stories not found: {stories}")
+        if not stories.name.startswith("test_"):
+            raise RetrainError(f"gate.stories: Rasa evaluates only files named test_*.yml, got {stories.name}")
         command += ["--stories", str(stories)]
     else:
         command = [command[0], "test", "nlu", *command[2:]]
@@ -67,6 +69,8 @@ def read_results(out: Path, with_stories: bool = True) -> Dict[str, float]:
                    "intent_macro_f1": round(float(intent["macro avg"]["f1-score"]), 4)}
         if with_stories:
             story = json.loads((out / "story_report.json").read_text())
+            if not story:
+                raise RetrainError(f"`rasa test` evaluated no test stories (see {out / 'rasa_test.log'})")
             metrics["action_accuracy"] = _accuracy(story)
             conv = story.get("conversation_accuracy") or {}
             metrics["story_accuracy"] = round(float(conv.get("accuracy", 1.0)), 4)

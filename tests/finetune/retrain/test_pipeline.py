@@ -106,7 +106,7 @@ def bot(project):
     (project / "endpoints.yml").write_text(f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{live.tracker_db}"\n')
     (project / "retrain.yml").write_text(yaml.safe_dump({
         "data": ["data"],
-        "gate": {"heldout_nlu": "tests/nlu.yml", "stories": "tests/stories.yml",
+        "gate": {"heldout_nlu": "tests/nlu.yml", "stories": "tests/test_stories.yml",
                  "tolerance": {"intent_accuracy": 0.0, "intent_macro_f1": 0.02, "story_accuracy": 0.0, "action_accuracy": 0.0}},
         "signals": {"pseudo_labels": {"enabled": False}, "review": {"confidence_below": 0.9},
                     "new_intents": {"min_cluster_size": 4, "distance_threshold": 0.6}},
