@@ -7,8 +7,9 @@ webhook answers 503 (the server still starts); with only one of them startup
 fails with a clear error.
 
 What this adds to Rasa 3.6.21's channel (each covered by tests/bot/channels/test_slack.py):
-- `Content-Type: application/json; charset=utf-8` is processed; Rasa compares
-  the header with `==` and silently drops such events.
+- `Content-Type: application/json; charset=utf-8` (and form bodies with a
+  charset) are processed; Rasa compares the header with `==` and silently
+  drops such events.
 - A retry (`X-Slack-Retry-Num`) of an event already received is answered with
   `X-Slack-No-Retry: 1` and not processed again, whatever its reason; Rasa
   only skips retries whose reason is `http_timeout` and has no `event_id` check.
@@ -133,10 +134,13 @@ class SlackInput(RasaSlackInput):
 
         @bp.middleware("request")
         async def normalise(request: Request) -> Optional[HTTPResponse]:
-            if request.method != "POST" or media_type(request) != "application/json":
+            media = media_type(request)
+            if request.method != "POST" or media not in ("application/json", "application/x-www-form-urlencoded"):
                 return None
-            # Rasa's handler compares the header with "application/json" exactly.
-            request.headers["content-type"] = "application/json"
+            # Rasa's handler compares the header with the bare media type (no charset) exactly.
+            request.headers["content-type"] = media
+            if media != "application/json":
+                return None
             if not self.is_request_from_slack_authentic(request):
                 return None  # Rasa's handler answers 400
             try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from urllib.parse import urlencode
 
 import pytest
 from rasa.shared.exceptions import InvalidConfigException
@@ -62,6 +63,18 @@ def test_plain_json_event_is_answered_and_non_ascii_text_kept(channel_bot, fake_
     assert post(channel_bot, event("hello ✨ 你好", user, channel))[0] == 200
     wait_for(lambda: fake_slack.posts_to(channel), timeout_s=30, what="a reply")
     assert wait_for(lambda: user_texts(channel_bot, user), what="the tracker") == ["hello ✨ 你好"]
+
+
+def test_button_click_sent_as_form_with_charset_is_answered(channel_bot, fake_slack):
+    user, channel = new_ids()
+    payload = {"type": "block_actions", "user": {"id": user}, "channel": {"id": channel},
+               "message": {"ts": f"{time.time():.6f}"}, "actions": [{"type": "button", "value": "/greet"}]}
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    status, _, _ = http("POST", channel_bot.url + WEBHOOK, body,
+                        signed_headers(body, content_type="application/x-www-form-urlencoded; charset=utf-8"))
+    assert status == 200
+    posts = wait_for(lambda: fake_slack.posts_to(channel), timeout_s=30, what="the greeting")
+    assert "Maple Market" in posts[0]["text"]
 
 
 def test_retry_of_a_received_event_is_acknowledged_and_not_processed_again(channel_bot, fake_slack):
