@@ -29,3 +29,19 @@ def test_newest_model_wins(tmp_path):
     past = time.time() - 100
     os.utime(old, (past, past))
     assert newest_model(tmp_path) == new
+
+
+def test_a_non_default_actions_port_reaches_rasa_through_a_copy_of_endpoints(tmp_path):
+    import yaml
+
+    from kefu.run import endpoints_for_actions_port
+
+    endpoints = tmp_path / "endpoints.yml"
+    endpoints.write_text('action_endpoint:\n  url: "http://localhost:5055/webhook"\ntracker_store:\n  type: SQL\n')
+    assert endpoints_for_actions_port(endpoints, 5055, tmp_path / "var") == endpoints
+    copy = endpoints_for_actions_port(endpoints, 6001, tmp_path / "var")
+    config = yaml.safe_load(copy.read_text())
+    assert config["action_endpoint"]["url"] == "http://localhost:6001/webhook"
+    assert config["tracker_store"] == {"type": "SQL"}
+    endpoints.write_text('action_endpoint:\n  url: "http://actions.internal:5055/webhook"\n')
+    assert endpoints_for_actions_port(endpoints, 6001, tmp_path / "var") == endpoints  # remote: left alone

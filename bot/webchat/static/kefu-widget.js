@@ -19,7 +19,7 @@
   var script = document.currentScript;
   var STRINGS = {
     en: {
-      title: "Chat with us", open: "Open chat", close: "Close chat", placeholder: "Type a message…",
+      title: "Chat with us", launcher: "Chat with us", close: "Close chat", placeholder: "Type a message…",
       inputLabel: "Message", send: "Send", typing: "The assistant is typing…", connecting: "Connecting…",
       online: "Online", offline: "Offline: your messages will be sent when the connection is back",
       restMode: "Online (basic connection)", pending: "Not sent yet", failed: "Not delivered: ",
@@ -29,7 +29,7 @@
       newMessage: "New message"
     },
     zh: {
-      title: "在线客服", open: "打开聊天", close: "关闭聊天", placeholder: "请输入消息…",
+      title: "在线客服", launcher: "联系在线客服", close: "关闭聊天", placeholder: "请输入消息…",
       inputLabel: "消息", send: "发送", typing: "客服助手正在输入…", connecting: "正在连接…",
       online: "在线", offline: "网络已断开：恢复连接后会自动发送您的消息",
       restMode: "在线（基本连接）", pending: "尚未发送", failed: "发送失败：",
@@ -163,7 +163,7 @@
     var css = el("link", {rel: "stylesheet", href: cfg.assetsUrl + "kefu-widget.css"});
     root.appendChild(css);
 
-    this.launcher = el("button", {type: "button", className: "kefu-launcher", "aria-label": t.open,
+    this.launcher = el("button", {type: "button", className: "kefu-launcher", "aria-label": t.launcher,
                                   "aria-expanded": "false", "aria-controls": "kefu-window"});
     this.launcher.appendChild(icon());
     this.badge = el("span", {className: "kefu-badge", hidden: "", "aria-hidden": "true"});
@@ -222,7 +222,6 @@
     this.window.removeAttribute("hidden");
     this.host.setAttribute("data-open", "");
     this.launcher.setAttribute("aria-expanded", "true");
-    this.launcher.setAttribute("aria-label", this.t.close);
     this.badge.setAttribute("hidden", "");
     this.store.state.open = true;
     this.store.save();
@@ -234,7 +233,6 @@
     this.window.setAttribute("hidden", "");
     this.host.removeAttribute("data-open");
     this.launcher.setAttribute("aria-expanded", "false");
-    this.launcher.setAttribute("aria-label", this.t.open);
     this.store.state.open = false;
     this.store.save();
     this.launcher.focus();
@@ -424,7 +422,7 @@
 
   Widget.prototype.startSocket = function () {
     var self = this, cfg = this.cfg;
-    var everConnected = false;
+    var everConnected = false, failures = 0;
     var options = {path: cfg.socketPath, reconnectionDelay: 500, reconnectionDelayMax: 3000, tryAllTransports: true};
     if (cfg.jwt) options.auth = {token: cfg.jwt};
     var socket = this.socket = window.io(cfg.serverUrl, options);
@@ -450,7 +448,12 @@
       self.setStatus("offline");
     });
     socket.on("connect_error", function (err) {
-      if (socket.active) { if (everConnected) self.setStatus("offline"); return; }
+      if (socket.active) {
+        if (everConnected) self.setStatus("offline");
+        // Never got through (proxy or firewall blocks socket.io): use the REST channel.
+        else if (++failures >= 3 && self.socket === socket) { clearTimeout(fallback); self.useRest(); }
+        return;
+      }
       // Refused by the server (JWT): falling back to REST would bypass the check.
       clearTimeout(fallback);
       self.statusEl.textContent = self.t.authFailed;

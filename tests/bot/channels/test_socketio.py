@@ -43,6 +43,7 @@ async def echo_server(channel: SocketIOInput):
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
+        await channel.sio.shutdown()  # ends the clients' pending long-polls
         server.close()
         await server.wait_closed()
 
