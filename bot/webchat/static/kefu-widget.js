@@ -26,7 +26,7 @@
       escalated: "You have been handed over to a person. A member of our team will continue this chat here.",
       suggestions: "Suggested replies", image: "Image from the assistant", log: "Conversation",
       you: "You said:", bot: "Assistant said:", authFailed: "The chat could not sign in. Please reload the page.",
-      newMessage: "New message"
+      noAnswer: "the server did not answer"
     },
     zh: {
       title: "在线客服", launcher: "联系在线客服", close: "关闭聊天", placeholder: "请输入消息…",
@@ -36,7 +36,7 @@
       escalated: "已为您转接人工客服，工作人员将在此继续为您服务。",
       suggestions: "快捷回复", image: "助手发送的图片", log: "对话记录",
       you: "您说：", bot: "助手说：", authFailed: "聊天登录失败，请刷新页面。",
-      newMessage: "新消息"
+      noAnswer: "服务器没有响应"
     }
   };
   var MAX_HISTORY = 200;
@@ -357,9 +357,23 @@
     this.inflight = m.id;
     this.showTyping(true);
     // Rasa's handler returns after the bot has answered; its ack means the message is processed.
+    var timer = setTimeout(function () {
+      // Connected but never acknowledged (the server failed on it): say so, and go on with the queue.
+      if (self.socket === socket && self.inflight === m.id && socket.connected) self.failed(m, self.t.noAnswer);
+    }, this.cfg.answerTimeoutMs || 60000);
     socket.emit(this.cfg.userMessageEvent || "user_uttered",
       {message: m.payload, session_id: this.store.state.sessionId, metadata: {}},
-      function () { if (self.socket === socket && self.inflight === m.id) self.delivered(m); });
+      function () { clearTimeout(timer); if (self.socket === socket && self.inflight === m.id) self.delivered(m); });
+  };
+
+  Widget.prototype.failed = function (m, reason) {
+    m.status = "failed";
+    m.error = String(reason).slice(0, 200);
+    this.inflight = null;
+    this.store.save();
+    this.updateStatus(m);
+    this.showTyping(false);
+    this.flush();
   };
 
   Widget.prototype.sendRest = function (m) {
@@ -376,13 +390,7 @@
         return res.text().then(function (body) {
           var reason = body;
           try { reason = (JSON.parse(body).message || body); } catch (e) { /* plain text */ }
-          m.status = "failed";
-          m.error = String(reason || res.status).slice(0, 200);
-          self.inflight = null;
-          self.store.save();
-          self.updateStatus(m);
-          self.showTyping(false);
-          self.flush();
+          self.failed(m, reason || res.status);
         });
       }
       if (!res.ok) throw new Error("HTTP " + res.status);
