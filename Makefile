@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup run train test test-unit test-stories lock bench clean
+.PHONY: setup run train test test-unit test-stories lock bench bench-kb clean
 
 setup:
 	@bash scripts/setup-env.sh
@@ -26,6 +26,12 @@ lock:
 
 bench: setup
 	$(VENV)/bin/python bench/compare_nlu.py
+
+# Knowledge base: retriever vs ResponseSelector, then the whole pipeline's answer decision
+# on the model `make test` trained.
+bench-kb: setup
+	$(VENV)/bin/python bench/compare_kb.py
+	$(VENV)/bin/python bench/kb_decision.py --model build/test/models/kefu.tar.gz
 
 clean:
 	rm -rf build results .pytest_cache

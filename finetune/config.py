@@ -43,6 +43,12 @@ class TrainConfig:
     # in-domain threshold, and the number of nearest training examples averaged.
     ood_quantile: float = 0.02
     ood_neighbours: int = 1
+    # Character n-gram companion for text the tokenizer cannot read (finetune/lexical.py):
+    # "auto" trains it when at least `lexical_min_share` of the training texts have under
+    # `lexical_min_coverage` of their word pieces known (e.g. Chinese with MiniLM).
+    lexical: str = "auto"
+    lexical_min_coverage: float = 0.7
+    lexical_min_share: float = 0.01
     device: str = "auto"
 
     @classmethod
@@ -59,5 +65,7 @@ class TrainConfig:
             raise FinetuneError("validation_fraction must be in [0, 0.5)")
         if not 0.0 < self.ood_quantile < 0.5:
             raise FinetuneError("ood_quantile must be in (0, 0.5)")
+        if self.lexical not in ("auto", "on", "off"):
+            raise FinetuneError(f"lexical must be 'auto', 'on' or 'off', got {self.lexical!r}")
         if self.batch_size < 1 or self.max_length < 8:
             raise FinetuneError("batch_size must be >= 1 and max_length >= 8")

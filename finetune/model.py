@@ -16,6 +16,7 @@ import numpy as np
 from finetune.calibration import InDomainScaler, combine, knn_similarity, knn_vote, softmax
 from finetune.data import clean_text
 from finetune.errors import ModelLoadError
+from finetune.lexical import CharNgramClassifier, LexicalInDomain, token_coverage, transformer_weight
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,8 @@ class Prediction:
 class IntentModel:
     """A fine-tuned sequence classifier with its tokenizer and calibration."""
 
-    def __init__(self, model, tokenizer, labels: List[str], manifest: Dict[str, Any], bank: np.ndarray, bank_labels: np.ndarray, device=None):
+    def __init__(self, model, tokenizer, labels: List[str], manifest: Dict[str, Any], bank: np.ndarray, bank_labels: np.ndarray, device=None,
+                 lexical: Optional[CharNgramClassifier] = None):
         import torch
 
         self.model = model
@@ -51,6 +53,8 @@ class IntentModel:
         self.knn_weight = float(manifest["calibration"].get("knn_weight", 0.0))
         self.scaler = InDomainScaler(**manifest["calibration"]["in_domain"])
         self.max_length = int(manifest["train_config"]["max_length"])
+        self.lexical = lexical
+        self.lexical_in_domain = LexicalInDomain(**(manifest.get("lexical") or {}).get("in_domain", {}))
         self.model.eval()
 
     # ------------------------------------------------------------------ predict
@@ -69,6 +73,12 @@ class IntentModel:
             probs = (1 - self.knn_weight) * probs + self.knn_weight * knn_vote(sims, self.bank_labels, len(self.labels))
         similarity = knn_similarity(sims, self.scaler.neighbours)
         p_in = self.scaler.probability(similarity)
+        if self.lexical is not None:
+            # Messages the tokenizer reads poorly lean on the character n-gram companion.
+            texts = [cleaned[i] for i in non_empty]
+            w = transformer_weight(token_coverage(self.tokenizer, texts))
+            probs = w[:, None] * probs + (1 - w[:, None]) * self.lexical.predict_proba(texts)
+            p_in = w * p_in + (1 - w) * self.lexical_in_domain.probability(self.lexical.similarity(texts))
         final = combine(probs, p_in, self.labels)
         for row, index in enumerate(non_empty):
             order = np.argsort(-final[row])
@@ -93,6 +103,8 @@ class IntentModel:
             self.model.save_pretrained(tmp, safe_serialization=True)
             self.tokenizer.save_pretrained(tmp)
             np.savez(tmp / BANK, embeddings=self.bank.astype(np.float16), labels=self.bank_labels.astype(np.int32))
+            if self.lexical is not None:
+                self.lexical.save(tmp)
             manifest = dict(self.manifest, format_version=FORMAT_VERSION, labels=self.labels)
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
             _replace_dir(tmp, directory)
@@ -118,6 +130,7 @@ class IntentModel:
             model = AutoModelForSequenceClassification.from_pretrained(str(directory))
             with np.load(directory / BANK) as stored:
                 bank, bank_labels = stored["embeddings"], stored["labels"]
+            lexical = CharNgramClassifier.load(directory) if (manifest.get("lexical") or {}).get("enabled") else None
         except Exception as exc:  # transformers raises many types for corrupt files
             raise ModelLoadError(f"Model directory {directory} is corrupt or incomplete: {exc}") from exc
         if model.config.num_labels != len(labels):
@@ -131,7 +144,7 @@ class IntentModel:
         model.to(torch_device)
         if len(bank_labels) != len(bank) or (len(bank_labels) and bank_labels.max() >= len(labels)):
             raise ModelLoadError(f"{directory}: nearest-neighbour bank labels do not match the label map")
-        return cls(model, tokenizer, labels, manifest, bank, bank_labels, torch_device)
+        return cls(model, tokenizer, labels, manifest, bank, bank_labels, torch_device, lexical=lexical)
 
     # ------------------------------------------------------------------- extras
     @property

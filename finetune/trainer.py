@@ -21,6 +21,7 @@ import numpy as np
 from kefu.base_model import resolve_base_model
 from finetune.calibration import OUT_OF_SCOPE, InDomainScaler, fit_knn_weight, fit_temperature, knn_similarity, knn_vote, softmax
 from finetune.config import TrainConfig
+from finetune.lexical import CharNgramClassifier, LexicalInDomain, needs_lexical, token_coverage
 from finetune.data import Example, check_examples, data_fingerprint, stratified_split
 from finetune.errors import FinetuneError, ModelLoadError
 from finetune.evaluate import expected_calibration_error
@@ -186,6 +187,8 @@ def train(
             "val_ece": round(expected_calibration_error(mixed.max(1), mixed.argmax(1) == val_y), 4),
         }
 
+    lexical, lexical_info = _train_lexical(tokenizer, train_set, val_set, label_ids, labels, config)
+
     manifest = {
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "base_model": config.base_model if init_from is None else base,
@@ -194,6 +197,7 @@ def train(
         "data_fingerprint": data_fingerprint(examples),
         "label_counts": dict(Counter(e.intent for e in examples)),
         "calibration": {"temperature": temperature, "knn_weight": knn_weight, "in_domain": scaler.to_dict()},
+        "lexical": lexical_info,
         "metrics": {
             "train_examples": len(train_set),
             "epochs_run": len(history),
@@ -206,7 +210,36 @@ def train(
         "history": history,
     }
     logger.info("Trained intent classifier: %s", manifest["metrics"])
-    return IntentModel(model, tokenizer, labels, manifest, bank, bank_labels, device)
+    return IntentModel(model, tokenizer, labels, manifest, bank, bank_labels, device, lexical=lexical)
+
+
+def _train_lexical(tokenizer, train_set, val_set, label_ids, labels, config: TrainConfig):
+    """The character n-gram companion, when the data needs it (see finetune/lexical.py)."""
+    train_texts = [e.text for e in train_set]
+    coverage = token_coverage(tokenizer, train_texts)
+    poorly_read = round(float((coverage < config.lexical_min_coverage).mean()), 4) if len(coverage) else 0.0
+    wanted = config.lexical == "on" or (
+        config.lexical == "auto" and needs_lexical(coverage, config.lexical_min_coverage, config.lexical_min_share))
+    info = {"enabled": bool(wanted), "train_share_poorly_read": poorly_read, "mean_token_coverage": round(float(coverage.mean()), 4)}
+    if not wanted:
+        return None, info
+    lexical = CharNgramClassifier.fit(train_texts, np.array([label_ids[e.intent] for e in train_set]), len(labels), config.seed)
+    in_domain = LexicalInDomain()
+    if val_set:
+        val_texts = [e.text for e in val_set]
+        val_coverage = token_coverage(tokenizer, val_texts)
+        in_scope = np.array([e.intent != OUT_OF_SCOPE for e in val_set])
+        poor = in_scope & (val_coverage < config.lexical_min_coverage)
+        chosen = poor if poor.sum() >= 5 else in_scope
+        in_domain = LexicalInDomain.fit(lexical.similarity([t for t, c in zip(val_texts, chosen) if c]), config.ood_quantile)
+        val_y = np.array([label_ids[e.intent] for e in val_set])
+        lex_pred = lexical.predict_proba(val_texts).argmax(1)
+        info["val_accuracy_lexical"] = round(float((lex_pred == val_y).mean()), 4)
+        if poor.any():
+            info["val_accuracy_lexical_poorly_read"] = round(float((lex_pred[poor] == val_y[poor]).mean()), 4)
+    info["in_domain"] = in_domain.to_dict()
+    logger.info("Character n-gram companion trained (%.1f%% of training texts poorly read by the tokenizer): %s", 100 * poorly_read, info)
+    return lexical, info
 
 
 def _class_weights(y: np.ndarray, n_labels: int, power: float) -> np.ndarray:

@@ -74,9 +74,12 @@ class AdaptResult:
     steps: int
     seconds: float
     message: str
+    # The split used: the adapted model never saw `held_out_pairs` (fair calibration evidence).
+    train_pairs_used: List[QAPair] = dataclasses.field(default_factory=list)
+    held_out_pairs: List[QAPair] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "embedder"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("embedder", "train_pairs_used", "held_out_pairs")}
 
 
 def adapt(pairs: Sequence[QAPair], config: Optional[AdaptConfig] = None, frozen: Optional[Embedder] = None, progress: bool = True) -> AdaptResult:
@@ -99,7 +102,8 @@ def adapt(pairs: Sequence[QAPair], config: Optional[AdaptConfig] = None, frozen:
     message = (f"held-out top-1 on {len(held_out)} questions: adapted {adapted_top1:.3f} vs frozen {frozen_top1:.3f}; "
                f"{verdict} ({steps} steps on {len(examples)} pairs, {seconds} s)")
     logger.info("Adaptation: %s", message)
-    return AdaptResult(adapted if kept else frozen, kept, frozen_top1, adapted_top1, len(held_out), len(examples), steps, seconds, message)
+    return AdaptResult(adapted if kept else frozen, kept, frozen_top1, adapted_top1, len(held_out), len(examples), steps, seconds,
+                       message, list(train), list(held_out))
 
 
 def holdout_split(pairs: Sequence[QAPair], fraction: float, seed: int) -> Tuple[List[QAPair], List[QAPair]]:

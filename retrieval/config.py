@@ -45,6 +45,12 @@ class IndexConfig:
     # question worded unlike every stored question can still match the answer's words.
     # Held-out paraphrases, frozen MiniLM: top-1 0.560 -> 0.608, top-5 0.842 -> 0.900.
     index_answers: bool = True
+    # Character n-gram scores blended in for queries the embedding model's tokenizer reads
+    # poorly (retrieval/lexical.py): "auto" builds them when at least `lexical_min_share`
+    # of the questions have under `lexical_min_coverage` of their word pieces known.
+    lexical: str = "auto"
+    lexical_min_coverage: float = 0.7
+    lexical_min_share: float = 0.01
     batch_size: int = 64
     device: str = "auto"
 
@@ -60,6 +66,8 @@ class IndexConfig:
             raise RetrievalError(f"index kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         if not 0.0 < self.dedupe_threshold <= 1.0:
             raise RetrievalError("dedupe_threshold must be in (0, 1]")
+        if self.lexical not in ("auto", "on", "off"):
+            raise RetrievalError(f"lexical must be 'auto', 'on' or 'off', got {self.lexical!r}")
         if self.answer_bonus < 0:
             raise RetrievalError("answer_bonus must be >= 0")
         positive = ("flat_max", "hnsw_m", "hnsw_ef_construction", "hnsw_ef_search", "candidates", "batch_size")

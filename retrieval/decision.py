@@ -9,8 +9,10 @@ held out of the index (positive when their best answer is right) and messages
 that belong to scripted intents or are out of scope (always negative).
 
 Thresholds are read off the same held-out messages: `high` is the lowest
-probability at which answers given reach `answer_precision`, `low` the lowest
-at which they reach `clarify_precision` (worth asking "did you mean...").
+probability at which answers given reach `answer_precision`, `low` is where the
+calibrated probability itself reaches `clarify_precision` (a message there has
+that chance of having its answer in the knowledge base: worth asking the
+customer to rephrase rather than saying there is no answer).
 The route then compares the two calibrated probabilities.
 """
 
@@ -44,10 +46,15 @@ class DecisionModel:
         z = self.coef[0] * np.asarray(score) + self.coef[1] * np.asarray(margin) + self.intercept
         return 1.0 / (1.0 + np.exp(-z))
 
-    def decide(self, intent: Optional[str], intent_confidence: float, score: float, margin: float) -> KBDecision:
+    def decide(self, intent: Optional[str], intent_confidence: float, score: float, margin: float,
+               override_below: float = 0.5) -> KBDecision:
+        """`override_below`: a scripted intent keeps the message unless its calibrated
+        confidence is under this (more likely wrong than right) and under the answer's
+        probability: a scripted flow can act (look up, cancel, hand off), a stored answer cannot.
+        """
         p = float(self.probability(score, margin))
         scripted = intent not in NO_SCRIPTED_INTENT
-        if p >= self.high and (not scripted or p > intent_confidence):
+        if p >= self.high and (not scripted or (p > intent_confidence and intent_confidence < override_below)):
             return KBDecision("answer", "high", p)
         if scripted:
             return KBDecision("intent", "none", p)
@@ -69,7 +76,9 @@ class DecisionModel:
         model = cls(coef=[float(c) for c in lr.coef_[0]], intercept=float(lr.intercept_[0]))
         p = model.probability(score, margin)
         model.high = _threshold_for_precision(p, correct, answer_precision)
-        model.low = min(model.high, _threshold_for_precision(p, correct, clarify_precision))
+        # p is a calibrated probability of the best answer being right, so the messages at
+        # p = clarify_precision are right that often: the least worth asking about.
+        model.low = min(model.high, clarify_precision)
         answered = p >= model.high
         model.stats = {
             "calibration_messages": int(len(correct)),

@@ -61,14 +61,19 @@ def find_duplicates(
     vectors: np.ndarray,
     threshold: float = 0.95,
     locked: Optional[Sequence[bool]] = None,
+    readable: Optional[Sequence[bool]] = None,
 ) -> DedupeResult:
     """Which pairs to keep (indexes, in input order) and what was merged into what.
 
     `vectors` are the unit-length question embeddings, row for row. `locked`
     pairs (those already in an index) are dropped only when a newer pair
-    answers the same question differently.
+    answers the same question differently. Only `readable` questions (the
+    embedding model's tokenizer reads them; see kefu/coverage.py) are merged
+    by embedding similarity: two Chinese questions that MiniLM reads as
+    mostly [UNK] look alike to it whatever they say.
     """
     locked = list(locked) if locked is not None else [False] * len(pairs)
+    readable = list(readable) if readable is not None else [True] * len(pairs)
     questions = [normalize_text(p.question) for p in pairs]
     answers = [normalize_text(p.answer) for p in pairs]
     merges: List[Merge] = []
@@ -102,12 +107,13 @@ def find_duplicates(
             continue
         kept: List[int] = []
         for i in sorted(group, key=lambda i: (not locked[i], i)):
-            if kept and not locked[i]:
-                sims = vectors[kept] @ vectors[i]
+            candidates = [k for k in kept if readable[k]]
+            if candidates and readable[i] and not locked[i]:
+                sims = vectors[candidates] @ vectors[i]
                 best = int(np.argmax(sims))
                 if sims[best] >= threshold:
-                    _merge_tags(pairs[kept[best]], pairs[i])
-                    merges.append(Merge(pairs[kept[best]], pairs[i], NEAR, float(sims[best])))
+                    _merge_tags(pairs[candidates[best]], pairs[i])
+                    merges.append(Merge(pairs[candidates[best]], pairs[i], NEAR, float(sims[best])))
                     alive[i] = False
                     continue
             kept.append(i)

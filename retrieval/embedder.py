@@ -81,6 +81,12 @@ class Embedder:
             )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
+    def coverage(self, texts: Sequence[str]) -> np.ndarray:
+        """Per text, the share of its word pieces the model's tokenizer knows (see kefu/coverage.py)."""
+        from kefu.coverage import token_coverage
+
+        return token_coverage(self.model.tokenizer, texts)
+
     def save(self, directory: Path) -> None:
         self.model.save(str(directory))
 
@@ -105,3 +111,20 @@ def pick_device(preference: str = "auto") -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class MemoEmbedder(Embedder):
+    """The same model, remembering every text it embedded (for building several indexes of one data set)."""
+
+    def __init__(self, embedder: Embedder):
+        super().__init__(embedder.model, embedder.name, embedder.path, embedder.bundled)
+        self._memo: dict = {}
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64, progress: Optional[bool] = None) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._memo))
+        if missing:
+            for text, vector in zip(missing, super().encode(missing, batch_size, progress)):
+                self._memo[text] = vector
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.stack([self._memo[t] for t in texts])

@@ -14,7 +14,9 @@ import numpy as np
 
 from retrieval.config import IndexConfig
 from retrieval.dedupe import Merge, find_duplicates
+from kefu.coverage import needs_lexical, transformer_weight
 from retrieval.embedder import Embedder
+from retrieval.lexical import LexicalScorer
 from retrieval.errors import QADataError, RetrievalError
 from retrieval.qa import QAPair, answer_text_entries, is_answer_text, normalize_text
 from retrieval.ranking import Hit, SearchResult, group_by_answer
@@ -50,6 +52,7 @@ class QAIndex:
         next_id: int,
         stats: Optional[dict] = None,
         created_at: Optional[str] = None,
+        lexical: Optional[LexicalScorer] = None,
     ):
         self.embedder = embedder
         self.vectors = vectors
@@ -58,6 +61,7 @@ class QAIndex:
         self.next_id = next_id
         self.stats = dict(stats or {})
         self.created_at = created_at
+        self.lexical = lexical
         # What the last build merged (not stored; `add` returns its own merges).
         self.merges: List[Merge] = []
         self.vectors.set_search_params(config.hnsw_ef_search, config.ivf_nprobe)
@@ -85,7 +89,8 @@ class QAIndex:
         started = time.perf_counter()
         vectors = embedder.encode([p.question for p in pairs], config.batch_size, progress=None if progress else False)
         embedded = time.perf_counter()
-        deduped = find_duplicates(pairs, vectors, config.dedupe_threshold)
+        readable = embedder.coverage([p.question for p in pairs]) >= config.lexical_min_coverage
+        deduped = find_duplicates(pairs, vectors, config.dedupe_threshold, readable=readable)
         kept = [pairs[i] for i in deduped.keep]
         ids = np.arange(len(kept), dtype=np.int64)
         index_vectors = VectorIndex.build(vectors[deduped.keep], ids, config, progress=progress)
@@ -98,7 +103,13 @@ class QAIndex:
             "index_seconds": round(time.perf_counter() - embedded, 2),
             "device": embedder.device,
         }
-        index = cls(embedder, index_vectors, dict(zip(ids.tolist(), kept)), config, next_id=len(kept), stats=stats)
+        coverage = np.where(readable[deduped.keep], 1.0, 0.0) if len(kept) else np.zeros(0)
+        lexical = None
+        if config.lexical == "on" or (config.lexical == "auto" and needs_lexical(coverage, config.lexical_min_coverage, config.lexical_min_share)):
+            lexical = LexicalScorer.build(ids, [p.question for p in kept])
+        stats["lexical"] = lexical is not None
+        stats["questions_poorly_read"] = round(float((coverage < config.lexical_min_coverage).mean()), 4)
+        index = cls(embedder, index_vectors, dict(zip(ids.tolist(), kept)), config, next_id=len(kept), stats=stats, lexical=lexical)
         index.merges = deduped.merges
         logger.info("Built %s index of %d Q&A pairs (%d merged)", index.kind, len(index), len(deduped.merges))
         return index
@@ -120,6 +131,7 @@ class QAIndex:
             np.vstack([self.vectors.reconstruct(np.asarray(related, dtype=np.int64)), new_vectors]),
             self.config.dedupe_threshold,
             locked=[True] * len(related) + [False] * len(pairs),
+            readable=self.embedder.coverage([p.question for p in candidates]) >= self.config.lexical_min_coverage,
         )
         keep = set(deduped.keep)
         replaced = [related[i] for i in range(len(related)) if i not in keep]
@@ -128,6 +140,8 @@ class QAIndex:
         new_rows = [i - len(related) for i in deduped.keep if i >= len(related)]
         ids = np.arange(self.next_id, self.next_id + len(new_rows), dtype=np.int64)
         self.vectors.add(new_vectors[new_rows], ids, progress=progress)
+        if self.lexical is not None:
+            self.lexical.add(ids, [pairs[row].question for row in new_rows])
         self.next_id += len(new_rows)
         for vector_id, row in zip(ids.tolist(), new_rows):
             self._insert(vector_id, pairs[row])
@@ -165,6 +179,8 @@ class QAIndex:
         if missing:
             ids = np.arange(self.next_id, self.next_id + len(missing), dtype=np.int64)
             self.vectors.add(self.embedder.encode([p.question for p in missing], self.config.batch_size, progress=False), ids, progress=False)
+            if self.lexical is not None:
+                self.lexical.add(ids, [p.question for p in missing])
             self.next_id += len(missing)
             for vector_id, pair in zip(ids.tolist(), missing):
                 self._insert(vector_id, pair)
@@ -179,15 +195,35 @@ class QAIndex:
         texts, vectors = self._query_vectors(queries)
         if not len(vectors) or not self.pairs:
             return [SearchResult(t, [], []) for t in texts]
-        scores, ids = self.vectors.search(vectors, max(k, self.config.candidates))
+        candidates = max(k, self.config.candidates)
+        scores, ids = self.vectors.search(vectors, candidates)
+        weights = self._dense_weights(texts)
         results = []
-        for text, row_scores, row_ids in zip(texts, scores, ids):
+        for row, (text, row_scores, row_ids) in enumerate(zip(texts, scores, ids)):
             if text is not None and not text.strip():
                 results.append(SearchResult(text, [], []))
                 continue
-            hits = [Hit(float(s), self.pairs[int(i)]) for s, i in zip(row_scores, row_ids) if i >= 0]
+            dense = {int(i): float(s) for s, i in zip(row_scores, row_ids) if i >= 0}
+            scored = self._blend(text, vectors[row], dense, weights[row], candidates) if weights[row] < 1.0 else dense
+            hits = [Hit(score, self.pairs[i]) for i, score in sorted(scored.items(), key=lambda item: -item[1])]
             results.append(SearchResult(text, hits[:k], group_by_answer(hits, self.config.answer_bonus)[:k]))
         return results
+
+    def _dense_weights(self, texts: List[Optional[str]]) -> np.ndarray:
+        """Weight of the embedding score per query: 1.0 unless n-gram scores exist and the tokenizer reads the query poorly."""
+        if self.lexical is None or any(t is None for t in texts):
+            return np.ones(len(texts))
+        return transformer_weight(self.embedder.coverage(texts))
+
+    def _blend(self, text: str, vector: np.ndarray, dense: Dict[int, float], weight: float, candidates: int) -> Dict[int, float]:
+        """w * embedding cosine + (1 - w) * n-gram cosine over the union of both candidate lists."""
+        lexical = self.lexical.scores([text], candidates)[0]
+        missing_dense = [i for i in lexical if i not in dense]
+        if missing_dense:
+            dense = {**dense, **dict(zip(missing_dense, (self.vectors.reconstruct(np.asarray(missing_dense)) @ vector).tolist()))}
+        missing_lexical = [i for i in dense if i not in lexical]
+        lexical = {**lexical, **self.lexical.entry_scores(text, missing_lexical)}
+        return {i: weight * dense[i] + (1.0 - weight) * lexical.get(i, 0.0) for i in dense}
 
     # ------------------------------------------------------------- persistence
     def save(self, directory: Union[str, Path]) -> Path:
@@ -252,6 +288,8 @@ class QAIndex:
         if not vector_ids:
             return
         self.vectors.remove(vector_ids)
+        if self.lexical is not None:
+            self.lexical.remove(vector_ids)
         removed = [self.pairs.pop(v) for v in vector_ids]
         for vector_id, pair in zip(vector_ids, removed):
             self._answer_texts -= is_answer_text(pair)

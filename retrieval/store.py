@@ -24,6 +24,7 @@ import numpy as np
 
 from retrieval.config import IndexConfig
 from retrieval.embedder import Embedder
+from retrieval.lexical import LEXICAL_FILE, LexicalScorer
 from retrieval.errors import ModelLoadError, RetrievalError
 from retrieval.qa import QAPair
 from retrieval.vectors import VectorIndex
@@ -69,6 +70,8 @@ def save_index(index, directory: Path) -> Path:
                 out.write(json.dumps({"vector_id": vector_id, **index.pairs[vector_id].to_dict()}, ensure_ascii=False) + "\n")
         if embedder.bundled:
             embedder.save(tmp / MODEL_DIR)
+        if index.lexical is not None:
+            index.lexical.save(tmp)
         (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
     return directory
 
@@ -106,7 +109,13 @@ def load_index(directory: Path, model: Optional[str] = None, embedder: Optional[
     embedder = embedder or _load_embedder(directory, manifest, model, device)
     check_model(manifest, embedder, directory)
     config = IndexConfig.from_dict(dict(manifest["config"], model=manifest["embedding_model"]["name"]))
-    return QAIndex(embedder, vectors, pairs, config, manifest["next_id"], manifest.get("build_stats"), manifest["created_at"])
+    lexical = None
+    if (manifest.get("build_stats") or {}).get("lexical"):
+        try:
+            lexical = LexicalScorer.load(directory)
+        except Exception as exc:  # joblib/pickle raise many types for a damaged file
+            raise ModelLoadError(f"Index {directory}: {LEXICAL_FILE} is missing or corrupt ({exc}); rebuild it with `kefu kb build`") from exc
+    return QAIndex(embedder, vectors, pairs, config, manifest["next_id"], manifest.get("build_stats"), manifest["created_at"], lexical=lexical)
 
 
 def _is_kind(faiss_index, kind: str) -> bool:

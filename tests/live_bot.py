@@ -50,6 +50,7 @@ class LiveBot:
         endpoints.write_text(
             f'action_endpoint:\n  url: "http://127.0.0.1:{self.actions_port}/webhook"\n'
             f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{self.tracker_db}"\n'
+            'nlg:\n  type: bot.nlg.BilingualNLG\n  responses_zh: data/responses_zh.yml\n'
         )
         env = dict(os.environ, KEFU_ORDERS_DB=str(self.orders_db), HF_HUB_OFFLINE="1")
         env.update(self.extra_env)

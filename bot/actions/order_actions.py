@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from abc import abstractmethod
-from datetime import date
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -12,7 +11,8 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.actions.orders_db import CANCELLED, DELIVERED, PROCESSING, SHIPPED, Order, OrdersDB
+from bot.actions.order_texts import cancel_outcome, customer_language, describe_order, order_kept
+from bot.actions.orders_db import OrdersDB
 
 ORDER_NUMBER_DIGITS = 6
 
@@ -34,44 +34,6 @@ def normalise_order_number(value: Any) -> Optional[str]:
     six = [r for r in runs if len(r) == ORDER_NUMBER_DIGITS]
     number = six[0] if len(six) == 1 else "".join(runs)
     return number if len(number) == ORDER_NUMBER_DIGITS else None
-
-
-def _day(iso: Optional[str]) -> Optional[str]:
-    """'2025-03-07' -> 'Friday, March 7'."""
-    if not iso:
-        return None
-    try:
-        d = date.fromisoformat(iso)
-    except ValueError:
-        return iso
-    return f"{d:%A}, {d:%B} {d.day}"
-
-
-def describe_order(order: Order) -> Text:
-    """What the customer is told about an order."""
-    head = f"Order {order.order_number} ({order.item})"
-    eta = _day(order.eta)
-    if order.status == PROCESSING:
-        text = f"{head} is being prepared in our warehouse and hasn't shipped yet."
-        if eta:
-            text += f" It should arrive by {eta}; you'll get an email with tracking as soon as it ships."
-        return text
-    if order.status == SHIPPED:
-        text = f"Good news: your order {order.order_number} ({order.item}) has shipped"
-        if order.carrier:
-            text += f" with {order.carrier}"
-        if order.tracking_number:
-            text += f", tracking number {order.tracking_number}"
-        return text + (f". Expected delivery: {eta}." if eta else ".")
-    if order.status == DELIVERED:
-        return (f"{head} was delivered{f' on {eta}' if eta else ''}"
-                f"{f' by {order.carrier}' if order.carrier else ''}. "
-                "If you can't find it, check with neighbours or your building's reception, "
-                "then let me know and I'll help.")
-    if order.status == CANCELLED:
-        return (f"{head} was cancelled. If you had already paid, the refund reaches your "
-                "original payment method within 5-10 business days.")
-    return f"{head} has the status '{order.status}'."
 
 
 class OrderNumberValidation(FormValidationAction):
@@ -120,7 +82,7 @@ class ActionOrderStatus(Action):
         if order is None:
             dispatcher.utter_message(response="utter_order_not_found", order_number=number or "")
         else:
-            dispatcher.utter_message(text=describe_order(order))
+            dispatcher.utter_message(text=describe_order(order, customer_language(tracker)))
         return _clear_form_slots()
 
 
@@ -133,29 +95,9 @@ class ActionCancelOrder(Action):
         if not number:
             dispatcher.utter_message(response="utter_invalid_order_number")
         elif tracker.get_slot("cancel_confirmed") is not True:
-            dispatcher.utter_message(text=f"No problem, order {number} stays as it is. Nothing was cancelled.")
+            dispatcher.utter_message(text=order_kept(number, customer_language(tracker)))
         else:
             db = OrdersDB()
             cancelled_now = db.cancel(number).cancelled
-            dispatcher.utter_message(text=self._outcome_text(number, cancelled_now, db.get(number)))
+            dispatcher.utter_message(text=cancel_outcome(number, cancelled_now, db.get(number), customer_language(tracker)))
         return _clear_form_slots()
-
-    @staticmethod
-    def _outcome_text(number: Text, cancelled_now: bool, order: Optional[Order]) -> Text:
-        if order is None:
-            return f"I couldn't find order {number}, so nothing was cancelled."
-        if cancelled_now:
-            return (f"Done: order {number} ({order.item}) is cancelled. You'll get a confirmation email, "
-                    "and if you already paid, the refund reaches your original payment method "
-                    "within 5-10 business days.")
-        if order.status == CANCELLED:
-            return f"Order {number} ({order.item}) was already cancelled, so there's nothing more to do."
-        if order.status == SHIPPED:
-            return (f"Order {number} ({order.item}) has already shipped with {order.carrier or 'the carrier'}, "
-                    "so I can't cancel it anymore. Once it arrives you can return it within 30 days "
-                    "for a full refund. Just ask me how returns work.")
-        if order.status == DELIVERED:
-            return (f"Order {number} ({order.item}) has already been delivered, so it can't be cancelled. "
-                    "You can return it within 30 days of delivery for a full refund. "
-                    "Just ask me how returns work.")
-        return f"Order {number} has the status '{order.status}' and can't be cancelled online."

@@ -15,11 +15,9 @@ import hashlib
 import json
 import logging
 import random
-from collections import defaultdict
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Text
 
-import numpy as np
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -30,9 +28,9 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from kefu.errors import KefuError
-from retrieval import Embedder, IndexConfig, QAIndex, load_qa
+from retrieval import AdaptConfig, Embedder, IndexConfig, QAIndex, adapt, load_qa
+from retrieval.calibration import calibration_set
 from retrieval.decision import DecisionModel, margins
-from retrieval.qa import normalize_text
 
 logger = logging.getLogger(__name__)
 
@@ -59,11 +57,23 @@ class FaissAnswerRetriever(GraphComponent):
             # lower precision at which asking "did you mean ..." is still worth it.
             "answer_precision": 0.9,
             "clarify_precision": 0.5,
+            # A scripted intent keeps the message unless its confidence is below this.
+            "override_intent_below": 0.5,
             # Intent examples that must never get a knowledge-base answer. Other intents'
             # examples are not negatives: many are fair KB questions too, and the route
             # between a scripted intent and the KB is decided on their confidences.
             "negative_intents": ["out_of_scope"],
             "max_calibration_negatives": 1000,
+            # Each answer's questions are split into this many folds for calibration.
+            "calibration_folds": 3,
+            # Share of answers left out of each calibration probe index, whose questions
+            # then stand for on-topic questions the knowledge base cannot answer.
+            "calibration_unanswerable": 0.15,
+            # Fine-tune the embedding model on the Q&A (MultipleNegativesRankingLoss); kept
+            # only if it retrieves better on held-out questions than the frozen model.
+            "adapt": False,
+            # retrieval.AdaptConfig options (epochs, batch_size, time_budget_minutes, ...).
+            "adapt_options": {},
             "seed": 42,
             # retrieval.IndexConfig options (model, kind, flat_max, ...).
             "index": {},
@@ -106,10 +116,19 @@ class FaissAnswerRetriever(GraphComponent):
             pairs = load_qa(self.config["qa_files"])
             index_config = IndexConfig.from_dict(self.config["index"] or {})
             embedder = Embedder.load(index_config.model, index_config.device)
+            split, adaptation = None, None
+            if self.config["adapt"]:
+                options = {**(self.config["adapt_options"] or {}), "base_model": index_config.model}
+                adaptation = adapt(pairs, AdaptConfig.from_dict(options), frozen=embedder)
+                embedder = adaptation.embedder
+                if adaptation.adapted:
+                    split = (adaptation.train_pairs_used, adaptation.held_out_pairs)
             negative_intents = set(self.config["negative_intents"])
             negatives = [m.get(TEXT) for m in training_data.intent_examples if m.get(TEXT) and m.get(INTENT) in negative_intents]
-            self.decision = self._calibrate(pairs, negatives, index_config, embedder)
+            self.decision = self._calibrate(pairs, negatives, index_config, embedder, split)
             self.index = QAIndex.build(pairs, index_config, embedder=embedder)
+            if adaptation is not None:
+                self.index.stats["adaptation"] = adaptation.to_dict()
         except KefuError as exc:
             raise KnowledgeBaseError(f"Building the Q&A index failed: {exc}") from exc
         logger.info("Q&A index: %d entries (%s); decision: %s", len(self.index), self.index.kind, self.decision.to_dict())
@@ -118,37 +137,23 @@ class FaissAnswerRetriever(GraphComponent):
             (directory / DECISION_FILE).write_text(json.dumps(self.decision.to_dict(), indent=2))
         return self._resource
 
-    def _calibrate(self, pairs, negatives: List[str], index_config: IndexConfig, embedder) -> DecisionModel:
-        """Fits the decision on questions held out of a temporary index, plus out-of-scope examples.
+    def _calibrate(self, pairs, negatives: List[str], index_config: IndexConfig, embedder, split=None) -> DecisionModel:
+        """Fits the decision on held-out questions (k-fold, see retrieval.calibration) and out-of-scope examples.
 
         A held-out question is a positive when its best answer is the right one
         and a negative otherwise (a wrong answer is what the threshold prevents).
         """
         rng = random.Random(self.config["seed"])
-        groups = defaultdict(list)
-        for pair in pairs:
-            groups[normalize_text(pair.answer)].append(pair)
-        held_out, kept = [], []
-        for group in groups.values():
-            group = group[:]
-            rng.shuffle(group)
-            if len(group) >= 2:
-                held_out.append(group[0])
-                kept.extend(group[1:])
-            else:
-                kept.extend(group)
         negatives = rng.sample(negatives, min(len(negatives), self.config["max_calibration_negatives"]))
-        if not held_out or not kept:
-            logger.warning("Too little Q&A data to calibrate the knowledge-base decision; using conservative defaults.")
+        evidence = calibration_set(pairs, negatives, index_config, embedder, folds=self.config["calibration_folds"],
+                                   top_k=self.config["top_k"], seed=self.config["seed"],
+                                   unanswerable_fraction=self.config["calibration_unanswerable"], split=split)
+        if not evidence.answerable.any():
+            logger.warning("Too little Q&A data to calibrate the knowledge-base decision (no answer has two questions); "
+                           "using conservative defaults.")
             return DecisionModel()
-        probe = QAIndex.build(kept, index_config, embedder=embedder, progress=False)
-        texts = [p.question for p in held_out] + negatives
-        results = probe.search(texts, k=self.config["top_k"])
-        expected = [normalize_text(p.answer) for p in held_out] + [None] * len(negatives)
-        scores = [[a.score for a in r.answers] for r in results]
-        best = np.array([s[0] if s else 0.0 for s in scores])
-        correct = np.array([bool(r.answers) and normalize_text(r.answers[0].answer) == e for r, e in zip(results, expected)])
-        return DecisionModel.fit(best, margins(scores), correct, self.config["answer_precision"], self.config["clarify_precision"])
+        return DecisionModel.fit(evidence.best, evidence.margin, evidence.correct,
+                                 self.config["answer_precision"], self.config["clarify_precision"])
 
     # --------------------------------------------------------------------- load
     @classmethod
@@ -174,7 +179,9 @@ class FaissAnswerRetriever(GraphComponent):
         for i, message in enumerate(messages):
             result = results.get(i)
             if result is None or not result.answers:
-                message.set(KB_KEY, {"match": "none", "route": "none", "p_answer": 0.0, "top_k": []}, add_to_output=True)
+                intent_before = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+                message.set(KB_KEY, {"match": "none", "route": "none", "p_answer": 0.0, "intent_before": intent_before, "top_k": []},
+                            add_to_output=True)
                 continue
             self._decide(message, result)
         return messages
@@ -183,12 +190,14 @@ class FaissAnswerRetriever(GraphComponent):
         intent = message.get(INTENT) or {}
         scores = [a.score for a in result.answers]
         decision = self.decision.decide(intent.get(INTENT_NAME_KEY), float(intent.get(PREDICTED_CONFIDENCE_KEY) or 0.0),
-                                        scores[0], float(margins([scores])[0]))
+                                        scores[0], float(margins([scores])[0]), self.config["override_intent_below"])
         best = result.answers[0]
         message.set(KB_KEY, {
             "match": decision.match,
             "route": decision.route,
             "p_answer": round(decision.p_answer, 4),
+            # What the classifier (and FallbackClassifier) said before this decision.
+            "intent_before": intent.get(INTENT_NAME_KEY),
             "answer": best.answer,
             "question": best.pair.question,
             "source": best.pair.source,

@@ -38,6 +38,9 @@ def test_routes():
     model = DecisionModel(coef=(20.0, 10.0), intercept=-14.0, high=0.9, low=0.5)
     assert model.decide("out_of_scope", 0.8, 0.95, 0.2).match == "high"  # KB beats out-of-scope
     assert model.decide("order_status", 0.97, 0.8, 0.0).route == "intent"  # confident scripted intent wins
+    # A sure answer beats an unsure scripted intent, but not one that is more likely right than wrong.
+    assert model.decide("request_invoice", 0.3, 0.95, 0.3).route == "answer"
+    assert model.decide("request_invoice", 0.7, 0.95, 0.3).route == "intent"
     assert model.decide("nlu_fallback", 0.45, 0.72, 0.0).match == "low"  # weak match: ask
     assert model.decide(None, 0.0, 0.1, 0.0).route == "none"
 

@@ -1,0 +1,66 @@
+"""Responses in the customer's language: the domain's (English) or their Chinese versions.
+
+Enabled in endpoints.yml (`nlg: type: bot.nlg.BilingualNLG`). Chinese texts live
+in `data/responses_zh.yml` (`utter_name: text` or `utter_name: {text, buttons}`),
+keyed by the domain's response names; a response without a Chinese version is
+sent in English. Everything else (slot filling, buttons, channel variations)
+is Rasa's TemplatedNaturalLanguageGenerator.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Text
+
+import yaml
+from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+from rasa.shared.core.events import UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.exceptions import RasaException
+
+from bot.language import conversation_language
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ZH_FILE = "data/responses_zh.yml"
+
+
+def load_translations(path: Path, known: Dict[Text, Any]) -> Dict[Text, List[Dict[Text, Any]]]:
+    """Chinese responses as Rasa response variations; unknown names are reported and skipped."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise RasaException(f"Cannot read the Chinese responses in {path}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise RasaException(f"{path} must map response names to texts")
+    responses = {}
+    for name, value in raw.items():
+        if name not in known:
+            logger.warning("%s: %s is not a response in the domain; ignored", path, name)
+            continue
+        variation = {"text": value} if isinstance(value, str) else dict(value or {})
+        if not isinstance(variation.get("text"), str):
+            raise RasaException(f"{path}: {name} needs a text")
+        responses[name] = [variation]
+    return responses
+
+
+class BilingualNLG(TemplatedNaturalLanguageGenerator):
+    def __init__(self, endpoint_config=None, domain=None) -> None:
+        super().__init__(domain.responses if domain else {})
+        kwargs = getattr(endpoint_config, "kwargs", None) or {}
+        path = Path(kwargs.get("responses_zh", DEFAULT_ZH_FILE))
+        translations = load_translations(path, self.responses) if path.exists() else {}
+        if not path.exists():
+            logger.warning("No Chinese responses at %s: Chinese conversations are answered in English", path)
+        self.chinese = TemplatedNaturalLanguageGenerator(translations)
+
+    async def generate(self, utter_action: Text, tracker: DialogueStateTracker, output_channel: Text, **kwargs: Any) -> Optional[Dict[Text, Any]]:
+        if utter_action in self.chinese.responses and language_of(tracker) == "zh":
+            return self.chinese.generate_from_slots(utter_action, tracker.current_slot_values(), output_channel, **kwargs)
+        return await super().generate(utter_action, tracker, output_channel, **kwargs)
+
+
+def language_of(tracker: DialogueStateTracker) -> str:
+    return conversation_language(e.text for e in reversed(tracker.events) if isinstance(e, UserUttered))

@@ -1,0 +1,99 @@
+"""Held-out evidence for the knowledge-base decision, without starving the index.
+
+Each answer's questions are split into `folds`; for each fold an index is built
+from every other question (plus the answer texts), and the fold's questions are
+searched against it. Every question is held out exactly once, and each probe
+index still holds most of every answer's questions, so the scores resemble
+what the full index sees on a new question. Messages that must never get a
+knowledge-base answer (out-of-scope examples) are searched too, as negatives.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from retrieval.config import IndexConfig
+from retrieval.decision import margins
+from retrieval.embedder import Embedder, MemoEmbedder
+from retrieval.index import QAIndex
+from retrieval.qa import QAPair, normalize_text
+
+
+@dataclass
+class CalibrationSet:
+    best: np.ndarray      # best answer score per message
+    margin: np.ndarray    # best minus runner-up answer score
+    correct: np.ndarray   # 1 where answering with the best answer would have been right
+    answerable: np.ndarray  # 1 for held-out questions, 0 for negatives
+
+    def __len__(self) -> int:
+        return len(self.correct)
+
+
+def calibration_set(pairs: Sequence[QAPair], negatives: Sequence[str], config: IndexConfig, embedder: Embedder,
+                    folds: int = 3, top_k: int = 5, seed: int = 42, unanswerable_fraction: float = 0.15,
+                    split: Optional[Tuple[Sequence[QAPair], Sequence[QAPair]]] = None) -> CalibrationSet:
+    """Searches held-out questions against probe indexes built without them.
+
+    In each fold a share of the answers (`unanswerable_fraction`) is left out
+    of the probe index altogether, so their held-out questions are realistic
+    unanswerable questions: on-topic, worded like the rest, with no right
+    answer to find. `split` = (index material, held-out questions) replaces
+    the folds, for an embedding model adapted on part of the data (only
+    questions it never saw are fair calibration evidence).
+    """
+    rng = random.Random(seed)
+    splits = [split] if split is not None else _folds(pairs, folds, rng)
+    memo = MemoEmbedder(embedder)
+    config = replace(config, kind="flat")
+    evidence = _Evidence()
+    for number, (kept, held) in enumerate(splits):
+        if not held:
+            continue
+        answers = sorted({normalize_text(p.answer) for p in held})
+        left_out = set(rng.sample(answers, int(len(answers) * unanswerable_fraction)))
+        probe = QAIndex.build([p for p in kept if normalize_text(p.answer) not in left_out], config, embedder=memo, progress=False)
+        evidence.collect(probe, [p.question for p in held],
+                         [None if normalize_text(p.answer) in left_out else normalize_text(p.answer) for p in held], top_k)
+        if number == 0 and negatives:
+            evidence.collect(probe, list(negatives), [None] * len(negatives), top_k)
+    return evidence.arrays()
+
+
+def _folds(pairs: Sequence[QAPair], folds: int, rng: random.Random) -> List[Tuple[List[QAPair], List[QAPair]]]:
+    """Each answer's questions dealt round-robin into folds (answers with one question never held out)."""
+    groups = defaultdict(list)
+    for pair in pairs:
+        groups[normalize_text(pair.answer)].append(pair)
+    fold_of = {}
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        order = group[:]
+        rng.shuffle(order)
+        for position, pair in enumerate(order):
+            fold_of[id(pair)] = position % folds
+    return [([p for p in pairs if fold_of.get(id(p)) != fold], [p for p in pairs if fold_of.get(id(p)) == fold]) for fold in range(folds)]
+
+
+class _Evidence:
+    def __init__(self):
+        self.best, self.margin, self.correct, self.answerable = [], [], [], []
+
+    def collect(self, index: QAIndex, texts: List[str], expected: List[Optional[str]], top_k: int) -> None:
+        results = index.search(texts, k=top_k)
+        scores = [[a.score for a in r.answers] for r in results]
+        self.best.extend(s[0] if s else 0.0 for s in scores)
+        self.margin.extend(margins(scores).tolist())
+        self.correct.extend(bool(r.answers) and e is not None and normalize_text(r.answers[0].answer) == e
+                            for r, e in zip(results, expected))
+        self.answerable.extend(e is not None for e in expected)
+
+    def arrays(self) -> CalibrationSet:
+        return CalibrationSet(np.asarray(self.best, float), np.asarray(self.margin, float),
+                              np.asarray(self.correct, int), np.asarray(self.answerable, int))

@@ -1,0 +1,113 @@
+"""The knowledge-base component: built from Q&A files in training, persisted, one decision per message."""
+
+import shutil
+
+import pytest
+from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.shared.exceptions import InvalidConfigException
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.components import FaissAnswerRetriever
+from bot.components.answer_retriever import INDEX_SUBDIR, KnowledgeBaseError
+from tests.conftest import FIXTURES
+
+CONTEXT = ExecutionContext(GraphSchema({}), "test_node")
+OUT_OF_SCOPE = ["what's the weather like in Paris", "tell me a joke", "who won the football last night",
+                "book me a flight to Rome", "what is the capital of Peru", "play some music"]
+
+
+def config(qa_file):
+    return {"qa_files": [str(qa_file)], "answer_precision": 0.8, "calibration_folds": 2}
+
+
+@pytest.fixture(scope="module")
+def qa_file(tmp_path_factory):
+    copy = tmp_path_factory.mktemp("qa") / "qa_support.csv"
+    shutil.copy(FIXTURES / "qa_support.csv", copy)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, qa_file):
+    storage = LocalModelStorage(tmp_path_factory.mktemp("storage"))
+    resource = Resource("answer_retriever")
+    component = FaissAnswerRetriever.create(config(qa_file), storage, resource, CONTEXT)
+    training = TrainingData([Message(data={"text": t, "intent": "out_of_scope"}) for t in OUT_OF_SCOPE])
+    assert component.train(training) == resource
+    return storage, resource
+
+
+def parse(component, text, intent=None, confidence=0.0):
+    message = Message(data={"text": text})
+    if intent:
+        message.set("intent", {"name": intent, "confidence": confidence})
+        message.set("intent_ranking", [{"name": intent, "confidence": confidence}])
+    component.process([message])
+    return message
+
+
+def test_stored_question_is_answered_with_its_source(trained, qa_file):
+    storage, resource = trained
+    component = FaissAnswerRetriever.load(config(qa_file), storage, resource, CONTEXT)
+    first = component.index.pairs[0]
+    message = parse(component, first.question, "out_of_scope", 0.6)
+    kb = message.get("kb")
+    assert kb["match"] == "high" and kb["route"] == "answer"
+    assert kb["answer"] == first.answer and kb["source"] == first.source and kb["intent_before"] == "out_of_scope"
+    assert len(kb["top_k"]) == 5 and kb["top_k"][0]["answer"] == first.answer
+    assert message.get("intent")["name"] == "faq" and "kb" in message.output_properties
+
+
+def test_confident_scripted_intent_is_left_alone_and_nonsense_is_not_answered(trained, qa_file):
+    storage, resource = trained
+    component = FaissAnswerRetriever.load(config(qa_file), storage, resource, CONTEXT)
+    scripted = parse(component, "I want to cancel my order", "cancel_order", 0.99)
+    assert scripted.get("intent")["name"] == "cancel_order" and scripted.get("kb")["route"] == "intent"
+    nonsense = parse(component, "zxqv blorp", "nlu_fallback", 0.3)
+    assert nonsense.get("kb")["route"] != "answer"
+    empty = parse(component, "   ")
+    assert empty.get("kb")["match"] == "none" and empty.get("kb")["top_k"] == []
+
+
+def test_decision_thresholds_come_from_held_out_questions(trained, qa_file):
+    storage, resource = trained
+    decision = FaissAnswerRetriever.load(config(qa_file), storage, resource, CONTEXT).decision
+    assert decision.stats["fitted"] == 1 and decision.stats["calibration_messages"] > len(OUT_OF_SCOPE)
+    assert decision.high < 1.0 and decision.stats["answer_precision"] >= 0.8
+
+
+def test_changed_qa_file_changes_the_fingerprint(qa_file, tmp_path):
+    changed = tmp_path / "qa.csv"
+    shutil.copy(qa_file, changed)
+    before = FaissAnswerRetriever.fingerprint_addon(config(changed))
+    changed.write_text(changed.read_text() + "do you sell gift boxes?,Yes: $4 at checkout.\n")
+    assert FaissAnswerRetriever.fingerprint_addon(config(changed)) != before
+
+
+def test_untrained_is_off_and_corrupt_index_is_a_clear_error(trained, qa_file, tmp_path):
+    off = FaissAnswerRetriever.load(config(qa_file), LocalModelStorage(tmp_path), Resource("never_trained"), CONTEXT)
+    assert parse(off, "do you gift wrap?").get("kb")["match"] == "none"
+    storage, resource = trained
+    with storage.read_from(resource) as directory:
+        faiss_file = directory / INDEX_SUBDIR / "index.faiss"
+        original = faiss_file.read_bytes()
+        faiss_file.write_bytes(original[:64])
+    try:
+        with pytest.raises(KnowledgeBaseError, match="rasa train"):
+            FaissAnswerRetriever.load(config(qa_file), storage, resource, CONTEXT)
+    finally:
+        with storage.read_from(resource) as directory:
+            (directory / INDEX_SUBDIR / "index.faiss").write_bytes(original)
+
+
+def test_bad_config_and_bad_qa_data_are_clear_errors(tmp_path):
+    with pytest.raises(InvalidConfigException, match="answer_precision"):
+        FaissAnswerRetriever.validate_config({"answer_precision": 1.5})
+    broken = tmp_path / "broken.csv"
+    broken.write_text("question\nno answer column here\n")
+    component = FaissAnswerRetriever.create(config(broken), LocalModelStorage(tmp_path / "s"), Resource("r"), CONTEXT)
+    with pytest.raises(KnowledgeBaseError, match="broken.csv"):
+        component.train(TrainingData([]))
