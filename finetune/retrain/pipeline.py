@@ -114,7 +114,7 @@ def _run(config: RetrainConfig, registry: Registry, run_dir: Path, report: Dict[
     known_texts = {normalize_text(e.text) for e in base_examples}
     learned = learned_dir(config)
     pseudo_file = learned / "pseudo_labels.yml"
-    old_pseudo = load_nlu_examples([pseudo_file]) if pseudo_file.exists() else []
+    old_pseudo = _examples(pseudo_file)
     known_texts |= {normalize_text(e.text) for e in old_pseudo}
     added: Dict[str, Any] = {}
     embedder = None
@@ -226,7 +226,8 @@ def _run(config: RetrainConfig, registry: Registry, run_dir: Path, report: Dict[
             "evaluation": {"tests_fingerprint": fingerprint, "metrics": after}, "training_mode": mode,
             "reviewed_fingerprint": reviewed_fp, "previous": champion["version"], "run_id": report["run_id"]})
         learned.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(extra[0], pseudo_file)
+        if all_pseudo:
+            shutil.copyfile(extra[0], pseudo_file)
         if qa_files:
             shutil.copyfile(qa_files[0], qa_file)
         report["decision"] = "promoted"
@@ -239,6 +240,17 @@ def _run(config: RetrainConfig, registry: Registry, run_dir: Path, report: Dict[
     for line in reasons:
         say("  " + line)
     watermark.advance(found.watermarks)
+
+
+def _examples(path: Path) -> List:
+    from finetune import DataError, load_nlu_examples
+
+    try:
+        return load_nlu_examples([path]) if path.exists() else []
+    except DataError as exc:
+        if "No intent examples" in str(exc):
+            return []
+        raise
 
 
 def _fingerprint(items) -> str:
