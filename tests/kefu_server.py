@@ -1,6 +1,6 @@
 """`kefu run` (what `make run` starts) as a subprocess, on free loopback ports, for live tests.
 
-It runs in a scratch working copy (the Rasa project files copied from the repo),
+It runs in a scratch working copy (the Rasa project files copied from the repo, data/ linked),
 so its tracker store (`var/tracker.db`), orders database and logs never touch
 the repo's `var/`. `stop()` is a Ctrl-C (SIGTERM); `start()` again reuses the
 same ports and stores, like restarting the server.
@@ -37,6 +37,7 @@ class KefuRun:
         self.process: Optional[subprocess.Popen] = None
         for name in PROJECT_FILES:
             shutil.copy(ROOT / name, workdir / name)
+        (workdir / "data").symlink_to(ROOT / "data", target_is_directory=True)  # read by endpoints.yml's NLG
 
     def start(self, timeout_s: float = 300) -> "KefuRun":
         env = dict(os.environ, HF_HUB_OFFLINE="1", KEFU_ORDERS_DB=str(self.workdir / "orders.db"))
