@@ -218,7 +218,7 @@ def test_a_crash_during_training_leaves_the_champion_serving_and_the_next_run_cl
 
 def test_two_runs_never_overlap(project, transcripts):
     first = subprocess.Popen([KEFU, "retrain", "--config", str(project / "retrain.yml"), "--dry-run"], cwd=project,
-                             env=dict(os.environ, KEFU_RETRAIN_FAULT="hold_lock:25"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             env=dict(os.environ, KEFU_RETRAIN_FAULT="hold_lock:15"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 20
         lock = project / "var/retrain/retrain.lock"
