@@ -39,10 +39,15 @@ def load_translations(path: Path, known: Dict[Text, Any]) -> Dict[Text, List[Dic
         if name not in known:
             logger.warning("%s: %s is not a response in the domain; ignored", path, name)
             continue
-        variation = {"text": value} if isinstance(value, str) else dict(value or {})
-        if not isinstance(variation.get("text"), str):
+        translated = {"text": value} if isinstance(value, str) else dict(value or {})
+        if not isinstance(translated.get("text"), str):
             raise RasaException(f"{path}: {name} needs a text")
-        responses[name] = [variation]
+        # What is not language (a custom payload such as the handoff marker, an image)
+        # comes from the English response; buttons too unless translated.
+        english = dict((known[name] or [{}])[0])
+        english.pop("condition", None)
+        english.pop("channel", None)
+        responses[name] = [{**english, **translated}]
     return responses
 
 

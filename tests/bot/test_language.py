@@ -34,6 +34,7 @@ DOMAIN = Domain.from_dict({
         "utter_greet": [{"text": "Hi! How can I help?", "buttons": [{"title": "Track my order", "payload": "/order_status"}]}],
         "utter_order_not_found": [{"text": "I can't find order {order_number}."}],
         "utter_goodbye": [{"text": "Bye!"}],
+        "utter_handoff": [{"text": "Connecting you to a person.", "custom": {"handoff": True}}],
     },
 })
 
@@ -51,12 +52,15 @@ def _say(nlg, user_text, response, **kwargs):
 
 def test_chinese_customers_get_chinese_responses_with_buttons_and_slots(tmp_path):
     nlg = _nlg(tmp_path, "utter_greet:\n  text: 您好！有什么可以帮您？\n  buttons:\n    - title: 查订单\n      payload: /order_status\n"
-                         "utter_order_not_found: 没有找到订单 {order_number}。\nutter_unknown: 忽略\n")
+                         "utter_order_not_found: 没有找到订单 {order_number}。\nutter_unknown: 忽略\n"
+                         "utter_handoff: 正在为您转接人工客服。\n")
     zh = _say(nlg, "你好", "utter_greet")
     assert zh["text"] == "您好！有什么可以帮您？" and zh["buttons"] == [{"title": "查订单", "payload": "/order_status"}]
     assert _say(nlg, "订单在哪", "utter_order_not_found", order_number="999999")["text"] == "没有找到订单 999999。"
     assert _say(nlg, "hello", "utter_greet")["text"] == "Hi! How can I help?"
     assert _say(nlg, "再见", "utter_goodbye")["text"] == "Bye!"  # no translation: English, not silence
+    handoff = _say(nlg, "转人工", "utter_handoff")
+    assert handoff["text"] == "正在为您转接人工客服。" and handoff["custom"] == {"handoff": True}
 
 
 def test_broken_translation_file_is_a_clear_error(tmp_path):
