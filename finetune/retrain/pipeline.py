@@ -99,7 +99,7 @@ def _run(config: RetrainConfig, registry: Registry, run_dir: Path, report: Dict[
     pii: Counter = Counter()
     for conversation in found.conversations:
         for turn in conversation.turns:
-            if turn.text:
+            if turn.text and turn.kind in ("user", "agent"):  # the bot's own templates hold no customer data
                 turn.text, counts = redact.redact(turn.text)
                 pii.update(counts)
     report["intake"] = {"per_source": found.per_source, "conversations": len(found.conversations), "redacted": dict(pii)}
