@@ -78,6 +78,7 @@ def run(config: RetrainConfig, dry_run: bool = False) -> Dict[str, Any]:
             raise RetrainError(f"unexpected {type(exc).__name__}: {exc} (traceback in the run report)") from exc
         finally:
             report["seconds"] = round(time.perf_counter() - started, 1)
+            report["logs"] = _keep_logs(run_dir, config.state / "reports" / f"{run_id}-logs")
             write_report(config, report)
             shutil.rmtree(run_dir, ignore_errors=True)
     return report
@@ -240,6 +241,18 @@ def _run(config: RetrainConfig, registry: Registry, run_dir: Path, report: Dict[
     for line in reasons:
         say("  " + line)
     watermark.advance(found.watermarks)
+
+
+def _keep_logs(run_dir: Path, target: Path) -> str | None:
+    """The training and test logs outlive the run folder (errors point at them)."""
+    logs = list(run_dir.glob("*.log")) + list(run_dir.glob("eval-*/rasa_test.log"))
+    if not logs:
+        return None
+    target.mkdir(parents=True, exist_ok=True)
+    for log in logs:
+        name = log.name if log.parent == run_dir else f"{log.parent.name}.log"
+        shutil.copyfile(log, target / name)
+    return str(target)
 
 
 def _examples(path: Path) -> List:

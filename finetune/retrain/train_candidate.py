@@ -109,7 +109,7 @@ def rasa_train(config: RetrainConfig, run_dir: Path, generated_config: Path, ext
     archive = out / "candidate.tar.gz"
     if code != 0 or not archive.exists():
         tail = log.read_text(errors="replace")[-1500:]
-        raise RetrainError(f"`rasa train` failed (exit {code}); see {log}. Last lines:\n{tail}")
+        raise RetrainError(f"`rasa train` failed (exit {code}); its log is kept in the run's reports folder. Last lines:\n{tail}")
     return archive, time.perf_counter() - started
 
 
