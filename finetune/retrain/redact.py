@@ -137,16 +137,17 @@ def _luhn(digits: str) -> bool:
 
 @lru_cache(maxsize=4)
 def _scrubber(regions: Tuple[str, ...]) -> scrubadub.Scrubber:
-    scrubber = scrubadub.Scrubber(locale=f"en_{regions[0]}")
+    scrubber = scrubadub.Scrubber(locale=regions[0])
     scrubber.remove_detector("credit_card")  # replaced by CardNumberDetector (misses spaced numbers)
     for region in regions[1:]:
-        scrubber.add_detector(PhoneDetector(locale=f"en_{region}", name=f"phone_{region.lower()}"))
+        scrubber.add_detector(PhoneDetector(locale=region, name=f"phone_{region.lower()}"))
     for detector in (StrictEmailDetector, CardNumberDetector, OrderNumberDetector, NameDetector):
         scrubber.add_detector(detector)
     return scrubber
 
 
-DEFAULT_REGIONS = ("US", "GB", "CA", "AU")
+# Phone-number regions as scrubadub locales (language_REGION).
+DEFAULT_REGIONS = ("en_US", "en_GB", "en_CA", "en_AU", "zh_CN")
 
 
 def find_pii(text: str, regions: Tuple[str, ...] = DEFAULT_REGIONS) -> List[Tuple[int, int, str]]:
