@@ -90,6 +90,18 @@ def champion_sha(project: Path) -> str:
     return sha256(project / "models" / "champion.tar.gz")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def this_checkout_first():
+    """The subprocesses (kefu, rasa) import this checkout's code, wherever the venv's editable install points."""
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(HERE.resolve().parents[2])] + ([saved] if saved else []))
+    yield
+    if saved is None:
+        os.environ.pop("PYTHONPATH", None)
+    else:
+        os.environ["PYTHONPATH"] = saved
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("retrain") / "project"
