@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -134,6 +135,8 @@ def main() -> int:
     parser.add_argument("--model", default=str(ROOT / "build/test/models/kefu.tar.gz"))
     parser.add_argument("--label", type=int, default=0, help="review rows a simulated lead labels for a second night (0: one night)")
     args = parser.parse_args()
+    # Subprocesses (kefu, rasa) import this checkout, wherever the venv's editable install points.
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     work = Path(tempfile.mkdtemp(prefix="kefu-retrain-bench-"))
     project = work / "project"
     project.mkdir()
