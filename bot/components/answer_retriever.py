@@ -57,8 +57,9 @@ class FaissAnswerRetriever(GraphComponent):
             # lower precision at which asking "did you mean ..." is still worth it.
             "answer_precision": 0.9,
             "clarify_precision": 0.5,
-            # A scripted intent keeps the message unless its confidence is below this.
-            "override_intent_below": 0.5,
+            # A scripted intent keeps the message when the answer's probability does not beat
+            # its confidence, or when its confidence is at least this (1.0: compare only).
+            "override_intent_below": 1.0,
             # Intent examples that must never get a knowledge-base answer. Other intents'
             # examples are not negatives: many are fair KB questions too, and the route
             # between a scripted intent and the KB is decided on their confidences.
