@@ -55,6 +55,7 @@ class IntentModel:
         self.max_length = int(manifest["train_config"]["max_length"])
         self.lexical = lexical
         self.lexical_in_domain = LexicalInDomain(**(manifest.get("lexical") or {}).get("in_domain", {}))
+        self.lexical_temperature = float((manifest.get("lexical") or {}).get("temperature", 1.0))
         self.model.eval()
 
     # ------------------------------------------------------------------ predict
@@ -77,7 +78,8 @@ class IntentModel:
             # Messages the tokenizer reads poorly lean on the character n-gram companion.
             texts = [cleaned[i] for i in non_empty]
             w = transformer_weight(token_coverage(self.tokenizer, texts))
-            probs = w[:, None] * probs + (1 - w[:, None]) * self.lexical.predict_proba(texts)
+            lexical_probs = softmax(np.log(self.lexical.predict_proba(texts) + 1e-9), self.lexical_temperature)
+            probs = w[:, None] * probs + (1 - w[:, None]) * lexical_probs
             p_in = w * p_in + (1 - w) * self.lexical_in_domain.probability(self.lexical.similarity(texts))
         final = combine(probs, p_in, self.labels)
         for row, index in enumerate(non_empty):

@@ -233,7 +233,11 @@ def _train_lexical(tokenizer, train_set, val_set, label_ids, labels, config: Tra
         chosen = poor if poor.sum() >= 5 else in_scope
         in_domain = LexicalInDomain.fit(lexical.similarity([t for t, c in zip(val_texts, chosen) if c]), config.ood_quantile)
         val_y = np.array([label_ids[e.intent] for e in val_set])
-        lex_pred = lexical.predict_proba(val_texts).argmax(1)
+        # The regression spreads its probability over many intents; a temperature fitted on
+        # the held-out split (the poorly read part when there is enough) makes it a confidence.
+        log_probs = np.log(lexical.predict_proba(val_texts) + 1e-9)
+        info["temperature"] = fit_temperature(log_probs[chosen], val_y[chosen])
+        lex_pred = log_probs.argmax(1)
         info["val_accuracy_lexical"] = round(float((lex_pred == val_y).mean()), 4)
         if poor.any():
             info["val_accuracy_lexical_poorly_read"] = round(float((lex_pred[poor] == val_y[poor]).mean()), 4)

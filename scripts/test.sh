@@ -21,7 +21,8 @@ echo "== 2/3 conversation tests (tests/test_stories.yml) and held-out NLU test"
 "$rasa" test --model "$model" --stories tests/test_stories.yml --nlu tests/data/nlu.yml \
   --out "$build/results" --fail-on-prediction-errors
 "$py" scripts/summarize_rasa_test.py "$build/results"
-"$rasa" test nlu --model "$model" --nlu tests/data/nlu_zh.yml --out "$build/results-zh" >/dev/null
+"$rasa" test --model "$model" --stories tests/test_stories_zh.yml --nlu tests/data/nlu_zh.yml \
+  --out "$build/results-zh" >"$build/rasa-test-zh.log" 2>&1
 "$py" scripts/summarize_rasa_test.py "$build/results-zh" "held-out Chinese NLU"
 
 echo "== 3/3 pytest (unit tests + live server with the trained model)"
