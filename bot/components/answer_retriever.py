@@ -58,8 +58,9 @@ class FaissAnswerRetriever(GraphComponent):
             "answer_precision": 0.9,
             "clarify_precision": 0.5,
             # A scripted intent keeps the message when the answer's probability does not beat
-            # its confidence, or when its confidence is at least this (1.0: compare only).
-            "override_intent_below": 1.0,
+            # its confidence, or when its confidence is at least this: a scripted flow can act
+            # (forms, look-ups, handoff), a stored answer cannot (1.0: compare only).
+            "override_intent_below": 0.5,
             # Intent examples that must never get a knowledge-base answer. Other intents'
             # examples are not negatives: many are fair KB questions too, and the route
             # between a scripted intent and the KB is decided on their confidences.
