@@ -92,6 +92,10 @@ def train(
         mode = "from_base"
     model.to(device)
     quiet_padding(tokenizer)
+    # Text the tokenizer cannot read (mostly [UNK]) is noise to the transformer: it trains on
+    # the readable examples, the character n-gram companion on all of them.
+    full_train, full_val = train_set, val_set
+    train_set, val_set = _readable_for_transformer(tokenizer, train_set, val_set, config)
 
     train_ids = tokenizer([e.text for e in train_set], truncation=True, max_length=config.max_length)["input_ids"]
     train_y = np.array([label_ids[e.intent] for e in train_set])
@@ -187,7 +191,7 @@ def train(
             "val_ece": round(expected_calibration_error(mixed.max(1), mixed.argmax(1) == val_y), 4),
         }
 
-    lexical, lexical_info = _train_lexical(tokenizer, train_set, val_set, label_ids, labels, config)
+    lexical, lexical_info = _train_lexical(tokenizer, full_train, full_val, label_ids, labels, config)
 
     manifest = {
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -213,13 +217,32 @@ def train(
     return IntentModel(model, tokenizer, labels, manifest, bank, bank_labels, device, lexical=lexical)
 
 
+def _lexical_wanted(coverage: np.ndarray, config: TrainConfig) -> bool:
+    return config.lexical == "on" or (
+        config.lexical == "auto" and needs_lexical(coverage, config.lexical_min_coverage, config.lexical_min_share))
+
+
+def _readable_for_transformer(tokenizer, train_set, val_set, config: TrainConfig):
+    """The examples the transformer trains and calibrates on: all of them unless a companion reads the rest."""
+    coverage = token_coverage(tokenizer, [e.text for e in train_set])
+    if not _lexical_wanted(coverage, config):
+        return train_set, val_set
+    readable_train = [e for e, c in zip(train_set, coverage) if c >= config.lexical_min_coverage]
+    val_coverage = token_coverage(tokenizer, [e.text for e in val_set])
+    readable_val = [e for e, c in zip(val_set, val_coverage) if c >= config.lexical_min_coverage]
+    if len(readable_train) < 2 * len({e.intent for e in train_set}):
+        return train_set, val_set  # too little readable text: let the transformer see everything
+    logger.info("Transformer trains on the %d of %d examples its tokenizer reads; the n-gram companion on all",
+                len(readable_train), len(train_set))
+    return readable_train, readable_val
+
+
 def _train_lexical(tokenizer, train_set, val_set, label_ids, labels, config: TrainConfig):
     """The character n-gram companion, when the data needs it (see finetune/lexical.py)."""
     train_texts = [e.text for e in train_set]
     coverage = token_coverage(tokenizer, train_texts)
     poorly_read = round(float((coverage < config.lexical_min_coverage).mean()), 4) if len(coverage) else 0.0
-    wanted = config.lexical == "on" or (
-        config.lexical == "auto" and needs_lexical(coverage, config.lexical_min_coverage, config.lexical_min_share))
+    wanted = _lexical_wanted(coverage, config)
     info = {"enabled": bool(wanted), "train_share_poorly_read": poorly_read, "mean_token_coverage": round(float(coverage.mean()), 4)}
     if not wanted:
         return None, info
