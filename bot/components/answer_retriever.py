@@ -59,8 +59,9 @@ class FaissAnswerRetriever(GraphComponent):
             "clarify_precision": 0.5,
             # A scripted intent keeps the message when the answer's probability does not beat
             # its confidence, or when its confidence is at least this: a scripted flow can act
-            # (forms, look-ups, handoff), a stored answer cannot (1.0: compare only).
-            "override_intent_below": 0.5,
+            # (forms, look-ups, handoff), a stored answer cannot (1.0: compare the two only; 0.5
+            # sent "Is your merino mulesing-free?" to product_availability at 0.78).
+            "override_intent_below": 1.0,
             # Intent examples that must never get a knowledge-base answer. Other intents'
             # examples are not negatives: many are fair KB questions too, and the route
             # between a scripted intent and the KB is decided on their confidences.
