@@ -15,7 +15,7 @@ bash scripts/setup-web.sh --browser  # npm assets + chromium for the chat widget
 echo "== 1/3 rasa data validate + train"
 "$rasa" data validate --data data --domain domain.yml --config config.yml
 "$rasa" train --data data --config config.yml --domain domain.yml --out "$build/models" --fixed-model-name kefu
-model="$build/models/kefu.tar.gz"
+model="$root/$build/models/kefu.tar.gz"
 
 echo "== 2/3 conversation tests (tests/test_stories.yml) and held-out NLU test"
 "$rasa" test --model "$model" --stories tests/test_stories.yml --nlu tests/data/nlu.yml \

@@ -27,7 +27,7 @@ PROJECT_FILES = ("config.yml", "domain.yml", "credentials.yml", "endpoints.yml")
 
 class KefuRun:
     def __init__(self, model: Path, workdir: Path):
-        self.model = model
+        self.model = Path(model).resolve()
         self.workdir = workdir
         self.port, self.actions_port, self.web_port = free_port(), free_port(), free_port()
         self.rasa_url = f"http://127.0.0.1:{self.port}"
