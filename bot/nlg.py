@@ -53,12 +53,22 @@ def load_translations(path: Path, known: Dict[Text, Any]) -> Dict[Text, List[Dic
 
 class BilingualNLG(TemplatedNaturalLanguageGenerator):
     def __init__(self, endpoint_config=None, domain=None) -> None:
-        super().__init__(domain.responses if domain else {})
         kwargs = getattr(endpoint_config, "kwargs", None) or {}
-        path = Path(kwargs.get("responses_zh", DEFAULT_ZH_FILE))
-        translations = load_translations(path, self.responses) if path.exists() else {}
-        if not path.exists():
-            logger.warning("No Chinese responses at %s: Chinese conversations are answered in English", path)
+        self._zh_path = Path(kwargs.get("responses_zh", DEFAULT_ZH_FILE))
+        if not self._zh_path.exists():
+            logger.warning("No Chinese responses at %s: Chinese conversations are answered in English", self._zh_path)
+        super().__init__(domain.responses if domain else {})
+
+    @property
+    def responses(self) -> Dict[Text, List[Dict[Text, Any]]]:
+        return self._responses
+
+    @responses.setter
+    def responses(self, value: Dict[Text, List[Dict[Text, Any]]]) -> None:
+        # Rasa's Agent creates the NLG before the model (and its domain) is loaded, then
+        # assigns `responses`: the Chinese versions are matched to the domain here.
+        self._responses = value or {}
+        translations = load_translations(self._zh_path, self._responses) if self._responses and self._zh_path.exists() else {}
         self.chinese = TemplatedNaturalLanguageGenerator(translations)
 
     async def generate(self, utter_action: Text, tracker: DialogueStateTracker, output_channel: Text, **kwargs: Any) -> Optional[Dict[Text, Any]]:

@@ -63,6 +63,15 @@ def test_chinese_customers_get_chinese_responses_with_buttons_and_slots(tmp_path
     assert handoff["text"] == "正在为您转接人工客服。" and handoff["custom"] == {"handoff": True}
 
 
+def test_chinese_responses_work_when_the_domain_arrives_after_the_nlg(tmp_path):
+    """Rasa's Agent builds the NLG without a domain and sets `responses` once the model is loaded."""
+    path = tmp_path / "responses_zh.yml"
+    path.write_text("utter_goodbye: 再见！\n", encoding="utf-8")
+    nlg = BilingualNLG(EndpointConfig(responses_zh=str(path)), None)
+    nlg.responses = DOMAIN.responses
+    assert _say(nlg, "拜拜", "utter_goodbye")["text"] == "再见！"
+
+
 def test_broken_translation_file_is_a_clear_error(tmp_path):
     with pytest.raises(RasaException, match="responses_zh.yml"):
         _nlg(tmp_path, "utter_greet: [unclosed\n")
