@@ -82,3 +82,14 @@ def test_malformed_requests_are_client_errors(bot, body):
     status, _ = bot.request("POST", "/webhooks/rest/webhook", body, {"Content-Type": "application/json"})
     assert 400 <= status < 500
     assert bot.alive()
+
+
+def test_chinese_customers_are_answered_in_chinese(bot):
+    """WeChat users write Chinese: responses and order texts come back in Chinese."""
+    user = new_user()
+    assert "欢迎来到 Maple Market" in bot.texts(user, "你好")
+    status = bot.texts(user, "帮我查一下订单104233到哪了")
+    assert "104233" in status and "已经发货" in status and "UPS" in status
+    handoff = bot.say(user, "转人工客服")
+    assert any("正在为您转接" in (m.get("text") or "") for m in handoff)
+    assert any((m.get("custom") or {}).get("handoff") for m in handoff)
