@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup run train test test-unit test-stories lock bench bench-kb clean
+.PHONY: setup run train test test-unit test-stories lint lock bench bench-kb clean
 
 setup:
 	@bash scripts/setup-env.sh
@@ -16,6 +16,10 @@ train: setup
 
 test: setup
 	@bash scripts/test.sh
+
+# ruff + import-linter contracts (the floors); also the first stage of `make test`.
+lint: setup
+	@bash scripts/lint.sh
 
 test-unit: setup
 	$(VENV)/bin/python -m pytest -q

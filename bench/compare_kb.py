@@ -48,7 +48,7 @@ RESPONSE_SELECTOR_CONFIG = {
 
 def answer_keys(pairs):
     """A Rasa-safe name per distinct answer, from the first id filed under it."""
-    from retrieval.qa import normalize_text
+    from kefu.core.text import normalize_text
 
     keys = {}
     for pair in pairs:
@@ -59,7 +59,7 @@ def answer_keys(pairs):
 
 
 def write_rasa_project(pairs, folder: Path) -> dict:
-    from retrieval.qa import normalize_text
+    from kefu.core.text import normalize_text
 
     keys = answer_keys(pairs)
     examples, responses = {}, {}
@@ -93,7 +93,7 @@ def timings_summary(timings):
 def run_response_selector(pairs, tests) -> dict:
     from rasa.core.agent import Agent
 
-    from retrieval.qa import normalize_text
+    from kefu.core.text import normalize_text
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -125,8 +125,8 @@ def run_response_selector(pairs, tests) -> dict:
 
 
 def run_kefu(pairs, tests, adapt_model: bool) -> dict:
+    from kefu.core.text import normalize_text
     from retrieval import AdaptConfig, Embedder, IndexConfig, QAIndex, adapt
-    from retrieval.qa import normalize_text
 
     started = time.perf_counter()
     embedder = Embedder.load("default")

@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 def load_sets():
     from rasa.shared.nlu.training_data.loading import load_data
 
+    from kefu.core.text import normalize_text
     from retrieval import load_qa
-    from retrieval.qa import normalize_text
 
     paraphrases = [(p.question, normalize_text(p.answer)) for p in load_qa([ROOT / "tests/data/qa_paraphrases.csv"])]
     with open(ROOT / "tests/data/qa_unanswerable.csv", newline="") as f:
@@ -47,7 +47,7 @@ def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from rasa.core.agent import Agent
 
-    from retrieval.qa import normalize_text
+    from kefu.core.text import normalize_text
 
     paraphrases, unanswerable, nlu = load_sets()
     agent = Agent.load(str(ROOT / args.model))

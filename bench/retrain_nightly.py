@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from retrain.redact import redact  # noqa: E402
 from tests.live_bot import LiveBot  # noqa: E402
 
 # Paraphrases per intent, written for this bench only.
@@ -112,8 +113,6 @@ def retrain(project: Path) -> dict:
 
 
 def label_top(project: Path, truth: dict, n: int) -> int:
-    from finetune.retrain.redact import redact
-
     path = project / "var/retrain/review.csv"
     rows = list(csv.DictReader(open(path, newline="")))
     by_redacted = {redact(t)[0]: i for t, i in truth.items()}

@@ -19,7 +19,7 @@ from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import RasaException
 
-from bot.language import conversation_language
+from kefu.core.text import conversation_language
 
 logger = logging.getLogger(__name__)
 

@@ -10,19 +10,23 @@ Public API::
     model = IntentModel.load("models/intent")
     model.predict(["where is my parcel?"])[0].intent
 
+Library entry points (`train`, `IntentModel.load`) set up the process
+themselves (`kefu.core.runtime`): offline mode, threads, seed.
+
 Nothing here imports Rasa except `load_nlu_examples`, which uses Rasa's own
 YAML loader so that every format `rasa train` accepts is accepted here too.
 """
 
-import kefu.base_model  # noqa: F401  (sets offline / no-TF defaults before transformers loads)
 from finetune.config import TrainConfig
 from finetune.data import Example, load_nlu_examples
 from finetune.errors import DataError, FinetuneError, ModelLoadError
 from finetune.evaluate import evaluate
-from finetune.model import IntentModel, Prediction
+from finetune.model import MANIFEST as INTENT_MANIFEST
+from finetune.model import IntentModel, Prediction, read_manifest
 from finetune.trainer import train
 
 __all__ = [
+    "INTENT_MANIFEST",
     "DataError",
     "Example",
     "FinetuneError",
@@ -32,5 +36,6 @@ __all__ = [
     "TrainConfig",
     "evaluate",
     "load_nlu_examples",
+    "read_manifest",
     "train",
 ]

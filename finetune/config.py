@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
-
-from kefu.options import options_from_dict
+from typing import Any, ClassVar, Optional, Type
 
 from finetune.errors import FinetuneError
+from kefu.core.options import Options
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Options):
     """Hyper-parameters of one fine-tuning run.
 
     The defaults are chosen for CPU training of all-MiniLM-L6-v2 on a few hundred
@@ -51,12 +49,8 @@ class TrainConfig:
     lexical_min_share: float = 0.01
     device: str = "auto"
 
-    @classmethod
-    def from_dict(cls, values: Dict[str, Any]) -> "TrainConfig":
-        return options_from_dict(cls, values, FinetuneError, "training")
-
-    def to_dict(self) -> Dict[str, Any]:
-        return dataclasses.asdict(self)
+    error: ClassVar[Type[Exception]] = FinetuneError
+    what: ClassVar[str] = "training"
 
     def validate(self) -> None:
         if self.epochs != "auto" and (not isinstance(self.epochs, int) or self.epochs < 1):

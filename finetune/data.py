@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-import re
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Iterable, List, NamedTuple, Sequence, Tuple
 
 from finetune.errors import DataError
+from kefu.core.text import clean_text
 
 logger = logging.getLogger(__name__)
 
@@ -18,14 +18,6 @@ logger = logging.getLogger(__name__)
 class Example(NamedTuple):
     text: str
     intent: str
-
-
-_SURROGATES = re.compile("[\ud800-\udfff]")
-
-
-def clean_text(text: str) -> str:
-    """Makes any str safe for the tokenizer: lone surrogates (undecodable bytes) become U+FFFD."""
-    return _SURROGATES.sub("\ufffd", text).strip()
 
 
 def load_nlu_examples(paths: Iterable[str | Path]) -> List[Example]:

@@ -1,6 +1,6 @@
 """Errors of the intent classifier library."""
 
-from kefu.errors import KefuError, ModelLoadError
+from kefu.core.errors import KefuError, ModelLoadError
 
 
 class FinetuneError(KefuError):

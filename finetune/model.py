@@ -2,27 +2,28 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from finetune.calibration import InDomainScaler, combine, knn_similarity, knn_vote, softmax
-from finetune.data import clean_text
+from finetune.calibration import SigmoidScaler, combine, knn_similarity, knn_vote, softmax
+from finetune.encoding import encode
 from finetune.errors import ModelLoadError
-from finetune.lexical import CharNgramClassifier, LexicalInDomain, token_coverage, transformer_weight
+from finetune.lexical import CharNgramClassifier
+from kefu.core import atomic, runtime
+from kefu.core import manifest as manifests
+from kefu.core.text import clean_text, transformer_weight
 
 logger = logging.getLogger(__name__)
 
 MANIFEST = "kefu_intent.json"
 BANK = "knn_bank.npz"
-FORMAT_VERSION = 1
+# 2: n-gram companion saved with skops (was a joblib pickle); scalers as SigmoidScaler.
+FORMAT_VERSION = 2
+HOW_TO_MAKE = "train one with `rasa train` or `kefu nlu train`"
 
 
 @dataclass
@@ -38,58 +39,57 @@ class Prediction:
 class IntentModel:
     """A fine-tuned sequence classifier with its tokenizer and calibration."""
 
-    def __init__(self, model, tokenizer, labels: List[str], manifest: Dict[str, Any], bank: np.ndarray, bank_labels: np.ndarray, device=None,
-                 lexical: Optional[CharNgramClassifier] = None):
-        import torch
-
+    def __init__(self, model, tokenizer, labels: List[str], manifest: Dict[str, Any], bank: np.ndarray, bank_labels: np.ndarray,
+                 device: str = "cpu", lexical: Optional[CharNgramClassifier] = None):
         self.model = model
         self.tokenizer = tokenizer
         self.labels = list(labels)
         self.manifest = manifest
         self.bank = bank.astype(np.float32)
         self.bank_labels = bank_labels.astype(np.int64)
-        self.device = device or torch.device("cpu")
-        self.temperature = float(manifest["calibration"]["temperature"])
-        self.knn_weight = float(manifest["calibration"].get("knn_weight", 0.0))
-        self.scaler = InDomainScaler(**manifest["calibration"]["in_domain"])
+        self.device = device
+        calibration = manifest["calibration"]
+        self.temperature = float(calibration["temperature"])
+        self.knn_weight = float(calibration.get("knn_weight", 0.0))
+        self.scaler = SigmoidScaler(**calibration["in_domain"])
+        self.neighbours = int(calibration.get("neighbours", 1))
         self.max_length = int(manifest["train_config"]["max_length"])
         self.lexical = lexical
-        self.lexical_in_domain = LexicalInDomain(**(manifest.get("lexical") or {}).get("in_domain", {}))
-        self.lexical_temperature = float((manifest.get("lexical") or {}).get("temperature", 1.0))
+        lexical_info = manifest.get("lexical") or {}
+        self.lexical_in_domain = SigmoidScaler(**lexical_info.get("in_domain", {"threshold": 0.2}))
+        self.lexical_temperature = float(lexical_info.get("temperature", 1.0))
         self.model.eval()
 
     # ------------------------------------------------------------------ predict
     def predict(self, texts: Sequence[str], ranking_length: int = 10, batch_size: int = 64) -> List[Prediction]:
-        from finetune.encoding import encode
-
         cleaned = [clean_text(t or "") for t in texts]
         non_empty = [i for i, t in enumerate(cleaned) if t]
         results: List[Prediction] = [Prediction(intent=None, confidence=0.0) for _ in cleaned]
         if not non_empty:
             return results
-        logits, embeddings = encode(self.model, self.tokenizer, [cleaned[i] for i in non_empty], self.max_length, self.device, batch_size)
-        sims = embeddings @ self.bank.T
-        probs = softmax(logits, self.temperature)
+        kept = [cleaned[i] for i in non_empty]
+        encoded = encode(self.model, self.tokenizer, kept, self.max_length, self.device, batch_size)
+        sims = encoded.embeddings @ self.bank.T
+        probs = softmax(encoded.logits, self.temperature)
         if self.knn_weight > 0:
             probs = (1 - self.knn_weight) * probs + self.knn_weight * knn_vote(sims, self.bank_labels, len(self.labels))
-        similarity = knn_similarity(sims, self.scaler.neighbours)
+        similarity = knn_similarity(sims, self.neighbours)
         p_in = self.scaler.probability(similarity)
         if self.lexical is not None:
             # Messages the tokenizer reads poorly lean on the character n-gram companion.
-            texts = [cleaned[i] for i in non_empty]
-            w = transformer_weight(token_coverage(self.tokenizer, texts))
-            lexical_probs = softmax(np.log(self.lexical.predict_proba(texts) + 1e-9), self.lexical_temperature)
+            w = transformer_weight(encoded.coverage)
+            lexical_probs, lexical_similarity = self.lexical.score(kept)
+            lexical_probs = softmax(np.log(lexical_probs + 1e-9), self.lexical_temperature)
             probs = w[:, None] * probs + (1 - w[:, None]) * lexical_probs
-            p_in = w * p_in + (1 - w) * self.lexical_in_domain.probability(self.lexical.similarity(texts))
+            p_in = w * p_in + (1 - w) * self.lexical_in_domain.probability(lexical_similarity)
         final = combine(probs, p_in, self.labels)
         for row, index in enumerate(non_empty):
             order = np.argsort(-final[row])
-            ranking = [(self.labels[j], float(final[row, j])) for j in order[:ranking_length]]
             top = order[0]
             results[index] = Prediction(
                 intent=self.labels[top],
                 confidence=float(final[row, top]),
-                ranking=ranking,
+                ranking=[(self.labels[j], float(final[row, j])) for j in order[:ranking_length]],
                 raw_confidence=float(probs[row, top]),
                 in_domain=float(similarity[row]),
             )
@@ -97,30 +97,23 @@ class IntentModel:
 
     # --------------------------------------------------------------------- save
     def save(self, directory: str | Path) -> Path:
-        """Writes a self-contained model directory atomically (temp dir + rename)."""
+        """Writes a self-contained model directory atomically (a crash leaves the previous one)."""
         directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-        try:
+        with atomic.directory(directory, may_replace=lambda d: (d / MANIFEST).exists() or not any(d.iterdir())) as tmp:
             self.model.save_pretrained(tmp, safe_serialization=True)
             self.tokenizer.save_pretrained(tmp)
             np.savez(tmp / BANK, embeddings=self.bank.astype(np.float16), labels=self.bank_labels.astype(np.int32))
             if self.lexical is not None:
                 self.lexical.save(tmp)
-            manifest = dict(self.manifest, format_version=FORMAT_VERSION, labels=self.labels)
-            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
-            _replace_dir(tmp, directory)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+            manifests.write(tmp / MANIFEST, dict(self.manifest, labels=self.labels), FORMAT_VERSION)
         return directory
 
     # --------------------------------------------------------------------- load
     @classmethod
     def load(cls, directory: str | Path, device: str = "auto") -> "IntentModel":
+        """Loads a saved model for serving: threads set once here (`runtime.inference_threads`), never per message."""
+        runtime.configure()
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-        from finetune.runtime import pick_device, use_all_cores
 
         directory = Path(directory)
         manifest = read_manifest(directory)
@@ -132,7 +125,9 @@ class IntentModel:
             model = AutoModelForSequenceClassification.from_pretrained(str(directory))
             with np.load(directory / BANK) as stored:
                 bank, bank_labels = stored["embeddings"], stored["labels"]
-            lexical = CharNgramClassifier.load(directory) if (manifest.get("lexical") or {}).get("enabled") else None
+            lexical = CharNgramClassifier.load(directory, len(labels)) if (manifest.get("lexical") or {}).get("enabled") else None
+        except ModelLoadError:
+            raise
         except Exception as exc:  # transformers raises many types for corrupt files
             raise ModelLoadError(f"Model directory {directory} is corrupt or incomplete: {exc}") from exc
         if model.config.num_labels != len(labels):
@@ -141,11 +136,11 @@ class IntentModel:
             )
         if bank.ndim != 2 or bank.shape[1] != model.config.hidden_size:
             raise ModelLoadError(f"{directory}: nearest-neighbour bank has shape {bank.shape}, expected (*, {model.config.hidden_size})")
-        use_all_cores()
-        torch_device = pick_device(device)
-        model.to(torch_device)
         if len(bank_labels) != len(bank) or (len(bank_labels) and bank_labels.max() >= len(labels)):
             raise ModelLoadError(f"{directory}: nearest-neighbour bank labels do not match the label map")
+        runtime.set_threads(runtime.inference_threads())
+        torch_device = runtime.pick_device(device)
+        model.to(torch_device)
         return cls(model, tokenizer, labels, manifest, bank, bank_labels, torch_device, lexical=lexical)
 
     # ------------------------------------------------------------------- extras
@@ -154,28 +149,6 @@ class IntentModel:
         return self.manifest.get("metrics", {})
 
 
-def read_manifest(directory: Path) -> Dict[str, Any]:
+def read_manifest(directory: str | Path) -> Dict[str, Any]:
     """Reads the manifest alone (cheap: used by retrain gates without loading weights)."""
-    path = Path(directory) / MANIFEST
-    if not Path(directory).is_dir():
-        raise ModelLoadError(f"Model directory not found: {directory}")
-    if not path.exists():
-        raise ModelLoadError(f"{directory} is not a kefu intent model (no {MANIFEST}); train one with `kefu nlu train`")
-    try:
-        manifest = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelLoadError(f"{path} is corrupt: {exc}") from exc
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise ModelLoadError(f"{path}: unsupported format version {manifest.get('format_version')!r} (expected {FORMAT_VERSION})")
-    return manifest
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Swaps `new` into `target`; the old directory is removed only after the swap."""
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
-        os.replace(new, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(new, target)
+    return manifests.read(Path(directory) / MANIFEST, FORMAT_VERSION, "kefu intent model", HOW_TO_MAKE)

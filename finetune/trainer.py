@@ -18,14 +18,18 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from kefu.base_model import resolve_base_model
-from finetune.calibration import OUT_OF_SCOPE, InDomainScaler, fit_knn_weight, fit_temperature, knn_similarity, knn_vote, softmax
+from finetune.calibration import OUT_OF_SCOPE, SigmoidScaler, fit_knn_weight, fit_temperature, knn_similarity, knn_vote, softmax
 from finetune.config import TrainConfig
-from finetune.lexical import CharNgramClassifier, LexicalInDomain, needs_lexical, token_coverage
 from finetune.data import Example, check_examples, data_fingerprint, stratified_split
+from finetune.encoding import encode, quiet_padding
 from finetune.errors import FinetuneError, ModelLoadError
 from finetune.evaluate import expected_calibration_error
+from finetune.lexical import CharNgramClassifier
 from finetune.model import IntentModel
+from kefu.core import runtime
+from kefu.core.base_model import resolve_base_model
+from kefu.core.schedule import TimeBudget, lr_factor
+from kefu.core.text import needs_lexical, token_coverage
 
 logger = logging.getLogger(__name__)
 
@@ -42,20 +46,17 @@ def train(
     `validation` overrides the automatic stratified held-out split. `init_from`
     continues from an existing model's weights (same label set required).
     """
+    runtime.configure()
     import torch
     from tqdm.auto import tqdm
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from finetune.encoding import encode, quiet_padding
-    from finetune.runtime import pick_device, seed_everything, use_all_cores
-
     config = config or TrainConfig()
-    config.validate()
     examples = [e for e in examples if e.text]
     check_examples(examples)
-    seed_everything(config.seed)
-    use_all_cores()
-    device = pick_device(config.device)
+    runtime.seed_everything(config.seed)
+    runtime.set_threads(runtime.training_threads())
+    device = runtime.pick_device(config.device)
     started = time.perf_counter()
 
     if validation is None:
@@ -107,24 +108,23 @@ def train(
     steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
     epochs = _epochs(config, steps_per_epoch)
     full_plan = epochs * steps_per_epoch
-    plan = {"total": full_plan}
+    budget = TimeBudget(full_plan, config.time_budget_minutes, "fine-tuning intents")
     optimizer = _optimizer(model, config)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, plan["total"], config.warmup_ratio))
-    budget_s = config.time_budget_minutes * 60 if config.time_budget_minutes else None
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, budget.total, config.warmup_ratio))
 
     rng = np.random.default_rng(config.seed)
     best = {"score": (-1.0, -math.inf), "state": None, "epoch": 0}
     history: List[Dict[str, float]] = []
     patience = 0
     step = 0
-    bar = tqdm(total=plan["total"], desc="fine-tuning intents", unit="step", disable=not progress, dynamic_ncols=True)
-    loop_started = time.perf_counter()
+    bar = tqdm(total=budget.total, desc="fine-tuning intents", unit="step", disable=not progress, dynamic_ncols=True)
+    budget.started = time.perf_counter()
     for epoch in range(1, epochs + 1):
         model.train()
         epoch_loss = 0.0
         batches = _shuffled_length_batches([len(x) for x in train_ids], config.batch_size, rng)
         for batch_idx in batches:
-            if step >= plan["total"]:
+            if step >= budget.total:
                 break
             batch = tokenizer.pad({"input_ids": [train_ids[i] for i in batch_idx]}, return_tensors="pt")
             batch = {k: v.to(device) for k, v in batch.items()}
@@ -138,12 +138,8 @@ def train(
             step += 1
             epoch_loss += loss.item()
             bar.update(1)
-            if budget_s and step >= 20 and step % 20 == 0:
-                fitted = _fit_plan_to_budget(full_plan, step, time.perf_counter() - loop_started, budget_s)
-                if abs(fitted - plan["total"]) > 0.05 * full_plan:
-                    logger.warning("Time budget of %.1f min: planning %d of %d steps", config.time_budget_minutes, fitted, full_plan)
-                plan["total"] = fitted
-                bar.total = plan["total"]
+            if bar.total != budget.refit(step):
+                bar.total = budget.total
                 bar.refresh()
         record = {"epoch": epoch, "train_loss": epoch_loss / max(1, len(batches))}
         if val_set:
@@ -160,7 +156,7 @@ def train(
         if val_set and patience >= config.early_stopping_patience:
             logger.info("Early stopping after epoch %d (best epoch %d)", epoch, best["epoch"])
             break
-        if step >= plan["total"]:
+        if step >= budget.total:
             break
     bar.close()
     if best["state"] is not None:
@@ -169,12 +165,12 @@ def train(
 
     # Calibration on the held-out split; the bank holds the training examples.
     train_texts = [e.text for e in train_set]
-    _, bank = encode(model, tokenizer, train_texts, config.max_length, device)
+    bank = encode(model, tokenizer, train_texts, config.max_length, device).embeddings
     bank_labels = np.array([label_ids[e.intent] for e in train_set])
     temperature, knn_weight, val_metrics = 1.0, 0.0, {}
-    scaler = InDomainScaler.fit(np.array([]), config.ood_quantile, config.ood_neighbours)
+    scaler = SigmoidScaler.fit(np.array([]), config.ood_quantile)
     if val_set:
-        val_logits, val_emb = encode(model, tokenizer, [e.text for e in val_set], config.max_length, device)
+        val_logits, val_emb, _ = encode(model, tokenizer, [e.text for e in val_set], config.max_length, device)
         val_y = np.array([label_ids[e.intent] for e in val_set])
         sims = val_emb @ bank.T
         temperature = fit_temperature(val_logits, val_y)
@@ -183,7 +179,7 @@ def train(
         knn_weight = fit_knn_weight(probs, votes, val_y)
         mixed = (1 - knn_weight) * probs + knn_weight * votes
         in_scope = np.array([e.intent != OUT_OF_SCOPE for e in val_set])
-        scaler = InDomainScaler.fit(knn_similarity(sims, config.ood_neighbours)[in_scope], config.ood_quantile, config.ood_neighbours)
+        scaler = SigmoidScaler.fit(knn_similarity(sims, config.ood_neighbours)[in_scope], config.ood_quantile)
         val_metrics = {
             "val_accuracy_classifier": round(float((val_logits.argmax(1) == val_y).mean()), 4),
             "val_accuracy": round(float((mixed.argmax(1) == val_y).mean()), 4),
@@ -200,7 +196,8 @@ def train(
         "train_config": config.to_dict(),
         "data_fingerprint": data_fingerprint(examples),
         "label_counts": dict(Counter(e.intent for e in examples)),
-        "calibration": {"temperature": temperature, "knn_weight": knn_weight, "in_domain": scaler.to_dict()},
+        "calibration": {"temperature": temperature, "knn_weight": knn_weight, "in_domain": scaler.to_dict(),
+                        "neighbours": config.ood_neighbours},
         "lexical": lexical_info,
         "metrics": {
             "train_examples": len(train_set),
@@ -247,18 +244,19 @@ def _train_lexical(tokenizer, train_set, val_set, label_ids, labels, config: Tra
     if not wanted:
         return None, info
     lexical = CharNgramClassifier.fit(train_texts, np.array([label_ids[e.intent] for e in train_set]), len(labels), config.seed)
-    in_domain = LexicalInDomain()
+    in_domain = SigmoidScaler(threshold=0.2)
     if val_set:
         val_texts = [e.text for e in val_set]
         val_coverage = token_coverage(tokenizer, val_texts)
         in_scope = np.array([e.intent != OUT_OF_SCOPE for e in val_set])
         poor = in_scope & (val_coverage < config.lexical_min_coverage)
         chosen = poor if poor.sum() >= 5 else in_scope
-        in_domain = LexicalInDomain.fit(lexical.similarity([t for t, c in zip(val_texts, chosen) if c]), config.ood_quantile)
+        val_probs, val_similarity = lexical.score(val_texts)
+        in_domain = SigmoidScaler.fit(val_similarity[chosen], config.ood_quantile, default_threshold=0.2)
         val_y = np.array([label_ids[e.intent] for e in val_set])
         # The regression spreads its probability over many intents; a temperature fitted on
         # the held-out split (the poorly read part when there is enough) makes it a confidence.
-        log_probs = np.log(lexical.predict_proba(val_texts) + 1e-9)
+        log_probs = np.log(val_probs + 1e-9)
         info["temperature"] = fit_temperature(log_probs[chosen], val_y[chosen])
         lex_pred = log_probs.argmax(1)
         info["val_accuracy_lexical"] = round(float((lex_pred == val_y).mean()), 4)
@@ -281,25 +279,6 @@ def _epochs(config: TrainConfig, steps_per_epoch: int) -> int:
         return int(config.epochs)
     wanted = math.ceil(config.target_steps / max(1, steps_per_epoch))
     return int(min(config.max_epochs, max(config.min_epochs, wanted)))
-
-
-def _lr_factor(step: int, total: int, warmup_ratio: float) -> float:
-    warmup = max(1, int(total * warmup_ratio))
-    if step < warmup:
-        return (step + 1) / warmup
-    return max(0.0, (total - step) / max(1, total - warmup))
-
-
-def _fit_plan_to_budget(total: int, done: int, elapsed: float, budget_s: float) -> int:
-    """The number of steps that fit in the time budget, at most the full plan.
-
-    Called every few steps from the full plan, so a machine that gets busy
-    half-way still finishes on time, and one that frees up gets steps back;
-    the learning-rate decay follows the current end.
-    """
-    per_step = elapsed / done * 1.1  # validation passes and batch length variance
-    affordable = done + int(max(0.0, budget_s - elapsed) / per_step)
-    return max(done, min(total, affordable))
 
 
 def _optimizer(model, config: TrainConfig):
@@ -331,9 +310,7 @@ def _shuffled_length_batches(lengths: List[int], batch_size: int, rng: np.random
 
 
 def _validate(model, tokenizer, val_set, label_ids, config, device):
-    from finetune.encoding import encode
-
-    logits, _ = encode(model, tokenizer, [e.text for e in val_set], config.max_length, device)
+    logits = encode(model, tokenizer, [e.text for e in val_set], config.max_length, device).logits
     y = np.array([label_ids[e.intent] for e in val_set])
     probs = softmax(logits)
     loss = float(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, 1)).mean())

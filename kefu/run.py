@@ -3,6 +3,8 @@
 Trains a model if none exists, starts the action server and the Rasa server
 (REST + socket.io, loopback by default), serves the chat page with aiohttp, and
 stops everything cleanly on Ctrl-C or when one of the processes dies.
+The command line is in kefu/cli/run.py; this module imports no Rasa itself
+(Rasa runs in the subprocesses), so importing it is cheap.
 """
 
 from __future__ import annotations
@@ -18,35 +20,29 @@ from typing import List, Optional
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
+import yaml
+
+from bot.webchat.server import SOCKET_IO_CLIENT
+from bot.webchat.server import start as start_webchat
+from kefu.core import atomic
+from kefu.core.archives import newest_model, rasa_executable
 
 
-def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("run", help="train if needed, then serve the bot and the web chat")
-    p.add_argument("--host", default="127.0.0.1", help="interface for the Rasa server and the chat page")
-    p.add_argument("--port", type=int, default=5005, help="Rasa server port")
-    p.add_argument("--actions-port", type=int, default=5055,
-                   help="action server port (a local action_endpoint in endpoints.yml is pointed at it)")
-    p.add_argument("--web-port", type=int, default=8080, help="chat page port")
-    p.add_argument("--model", help="model archive (default: newest in models/, trained if there is none)")
-    p.set_defaults(func=lambda args: asyncio.run(serve(args)))
+def run_bot(host: str = "127.0.0.1", port: int = 5005, actions_port: int = 5055, web_port: int = 8080,
+            model: Optional[Path] = None) -> int:
+    """Serves until Ctrl-C (or SIGTERM); the exit status for the shell."""
+    return asyncio.run(serve(host, port, actions_port, web_port, model))
 
 
-def newest_model(models_dir: Path) -> Optional[Path]:
-    archives = sorted(models_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
-    return archives[-1] if archives else None
-
-
-def rasa_executable() -> str:
-    return str(Path(sys.executable).with_name("rasa"))
-
-
-async def serve(args) -> int:
+async def serve(host: str = "127.0.0.1", port: int = 5005, actions_port: int = 5055, web_port: int = 8080,
+                model: Optional[Path] = None) -> int:
+    """From the current directory, which must be the project root; `model` defaults to the newest in models/."""
     root = Path.cwd()
     if not (root / "config.yml").exists() or not (root / "domain.yml").exists():
         print("error: run `kefu run` from the project root (config.yml and domain.yml not found)", file=sys.stderr)
         return 2
     (root / "var").mkdir(exist_ok=True)
-    model = Path(args.model) if args.model else newest_model(root / "models")
+    model = Path(model) if model else newest_model(root / "models")
     if model is None:
         print("No trained model in models/: training one now (a few minutes on a laptop CPU).", flush=True)
         if subprocess.call([rasa_executable(), "train"]) != 0:
@@ -57,33 +53,31 @@ async def serve(args) -> int:
         print(f"error: model {model} not found", file=sys.stderr)
         return 2
 
-    rasa_url = f"http://{args.host}:{args.port}"
+    rasa_url = f"http://{host}:{port}"
     processes: List[asyncio.subprocess.Process] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    from bot.webchat.server import start as start_webchat
-
     web = None
     try:
-        print(f"Starting action server on :{args.actions_port} and Rasa ({model.name}) on {rasa_url} ...", flush=True)
-        processes.append(await _spawn([rasa_executable(), "run", "actions", "--actions", "bot.actions", "--port", str(args.actions_port)]))
-        endpoints = endpoints_for_actions_port(root / "endpoints.yml", args.actions_port, root / "var")
-        command = [rasa_executable(), "run", "--model", str(model), "--interface", args.host, "--port", str(args.port),
+        print(f"Starting action server on :{actions_port} and Rasa ({model.name}) on {rasa_url} ...", flush=True)
+        processes.append(await _spawn([rasa_executable(), "run", "actions", "--actions", "bot.actions", "--port", str(actions_port)]))
+        endpoints = endpoints_for_actions_port(root / "endpoints.yml", actions_port, root / "var")
+        command = [rasa_executable(), "run", "--model", str(model), "--interface", host, "--port", str(port),
                    "--enable-api", "--cors", "*", "--endpoints", str(endpoints), "--credentials", "credentials.yml"]
         if os.environ.get("KEFU_API_TOKEN"):
             command += ["--auth-token", os.environ["KEFU_API_TOKEN"]]
         processes.append(await _spawn(command))
-        ready = await _wait_ready([f"http://127.0.0.1:{args.actions_port}/health", f"{rasa_url}/status"], processes, stop, timeout_s=300)
+        ready = await _wait_ready([f"http://127.0.0.1:{actions_port}/health", f"{rasa_url}/status"], processes, stop, timeout_s=300)
         if not ready:
             return 0 if stop.is_set() else 1
-        web = await start_webchat(args.host, args.web_port, rasa_url)
+        web = await start_webchat(host, web_port, rasa_url)
         if not socketio_client_installed():
             print("warning: socket.io-client is not installed (run `make setup`); the chat widget falls back to REST",
                   file=sys.stderr)
-        print(f"\nkefu is running. Chat at http://{args.host}:{args.web_port}/  "
+        print(f"\nkefu is running. Chat at http://{host}:{web_port}/  "
               f"(REST: {rasa_url}/webhooks/rest/webhook). Press Ctrl-C to stop.", flush=True)
         died = await _wait_stop_or_exit(processes, stop)
         if died is not None:
@@ -103,8 +97,6 @@ def endpoints_for_actions_port(endpoints: Path, actions_port: int, scratch: Path
 
     A remote action server (any host other than this machine) is left alone.
     """
-    import yaml
-
     config = yaml.safe_load(endpoints.read_text(encoding="utf-8")) if endpoints.exists() else None
     action = (config or {}).get("action_endpoint") or {}
     url = urlsplit(str(action.get("url", "")))
@@ -112,16 +104,12 @@ def endpoints_for_actions_port(endpoints: Path, actions_port: int, scratch: Path
         return endpoints
     host = f"[{url.hostname}]" if ":" in url.hostname else url.hostname
     action["url"] = urlunsplit(url._replace(netloc=f"{host}:{actions_port}"))
-    scratch.mkdir(parents=True, exist_ok=True)
-    copy = scratch / "endpoints.run.yml"
-    copy.write_text("# Written by `kefu run` from endpoints.yml for --actions-port; edit endpoints.yml instead.\n"
-                    + yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    return copy
+    return atomic.write_text(scratch / "endpoints.run.yml",
+                             "# Written by `kefu run` from endpoints.yml for --actions-port; edit endpoints.yml instead.\n"
+                             + yaml.safe_dump(config, sort_keys=False))
 
 
 def socketio_client_installed() -> bool:
-    from bot.webchat.server import SOCKET_IO_CLIENT
-
     return SOCKET_IO_CLIENT.exists()
 
 

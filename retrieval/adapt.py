@@ -22,22 +22,26 @@ import random
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import ClassVar, List, Optional, Sequence, Tuple, Type
 
 import numpy as np
 
+from kefu.core import runtime
+from kefu.core.options import Options
+from kefu.core.schedule import TimeBudget, lr_factor
+from kefu.core.text import normalize_text
 from retrieval.config import IndexConfig
 from retrieval.embedder import Embedder
 from retrieval.errors import QADataError, RetrievalError
 from retrieval.evaluate import evaluate
 from retrieval.index import build
-from retrieval.qa import QAPair, normalize_text
+from retrieval.qa import QAPair
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class AdaptConfig:
+class AdaptConfig(Options):
     base_model: str = "default"
     epochs: int = 3
     batch_size: int = 32
@@ -51,16 +55,12 @@ class AdaptConfig:
     seed: int = 42
     device: str = "auto"
 
-    @classmethod
-    def from_dict(cls, values: dict) -> "AdaptConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise RetrievalError(f"Unknown adaptation option(s): {', '.join(unknown)}. Known: {', '.join(sorted(known))}")
-        config = cls(**values)
-        if config.epochs < 1 or config.batch_size < 2 or not 0.0 < config.holdout_fraction < 1.0:
-            raise RetrievalError("adaptation needs epochs >= 1, batch_size >= 2 and holdout_fraction in (0, 1)")
-        return config
+    error: ClassVar[Type[Exception]] = RetrievalError
+    what: ClassVar[str] = "adaptation"
+
+    def validate(self) -> None:
+        self.require(self.epochs >= 1 and self.batch_size >= 2 and 0.0 < self.holdout_fraction < 1.0,
+                     "adaptation needs epochs >= 1, batch_size >= 2 and holdout_fraction in (0, 1)")
 
 
 @dataclass
@@ -151,9 +151,8 @@ def _fit(frozen: Embedder, examples, config: AdaptConfig, progress: bool):
 
     if not examples:
         raise QADataError("No training pairs to adapt the embedding model on")
-    random.seed(config.seed)
-    np.random.seed(config.seed)
-    torch.manual_seed(config.seed)
+    runtime.seed_everything(config.seed)
+    runtime.set_threads(runtime.training_threads())
     model = copy.deepcopy(frozen.model)
     device = model.device
     loss_fn = MultipleNegativesRankingLoss(model)
@@ -161,18 +160,15 @@ def _fit(frozen: Embedder, examples, config: AdaptConfig, progress: bool):
     rng = np.random.default_rng(config.seed)
     labels = [key for _, _, key in examples]
     steps_per_epoch = len(distinct_label_batches(labels, config.batch_size, rng))
-    total = config.epochs * steps_per_epoch
-    warmup = max(1, int(total * config.warmup_ratio))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (total - s) / max(1, total - warmup))
-    )
-    budget_s = config.time_budget_minutes * 60 if config.time_budget_minutes else None
+    budget = TimeBudget(config.epochs * steps_per_epoch, config.time_budget_minutes, "adapting embeddings", every=50, first=5)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, budget.total, config.warmup_ratio))
     model.train()
-    step, loop_started = 0, time.perf_counter()
-    bar = tqdm(total=total, desc="adapting embeddings", unit="step", disable=not progress, dynamic_ncols=True)
+    step = 0
+    budget.started = time.perf_counter()
+    bar = tqdm(total=budget.total, desc="adapting embeddings", unit="step", disable=not progress, dynamic_ncols=True)
     for _ in range(config.epochs):
         for batch in distinct_label_batches(labels, config.batch_size, rng):
-            if step >= total:
+            if step >= budget.total:
                 break
             features = [batch_to_device(model.preprocess([examples[i][column] for i in batch]), device) for column in (0, 1)]
             loss = loss_fn(features, None)
@@ -184,9 +180,8 @@ def _fit(frozen: Embedder, examples, config: AdaptConfig, progress: bool):
             step += 1
             bar.update(1)
             bar.set_postfix(loss=round(loss.item(), 4))
-            if step == 5 and budget_s:
-                total = _fit_to_budget(total, step, time.perf_counter() - loop_started, budget_s)
-                bar.total = total
+            if bar.total != budget.refit(step):
+                bar.total = budget.total
     bar.close()
     model.eval()
     return model, step
@@ -223,13 +218,3 @@ def distinct_label_batches(labels: Sequence[str], batch_size: int, rng: np.rando
         pending = waiting
     order = rng.permutation(len(batches))
     return [batches[i] for i in order]
-
-
-def _fit_to_budget(total: int, done: int, elapsed: float, budget_s: float) -> int:
-    """Shortens the schedule so that training ends inside the time budget."""
-    per_step = elapsed / done
-    affordable = max(done, int(budget_s / per_step))
-    if affordable < total:
-        logger.warning("Time budget allows about %d of %d planned adaptation steps (%.2f s/step); shortening the schedule", affordable, total, per_step)
-        return affordable
-    return total

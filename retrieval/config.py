@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import ClassVar, Optional, Type
 
-from kefu.options import options_from_dict
-
+from kefu.core.options import Options
 from retrieval.errors import RetrievalError
 
 KINDS = ("auto", "flat", "hnsw", "ivf")
 
 
 @dataclass
-class IndexConfig:
+class IndexConfig(Options):
     """How an index is built and searched; stored in the index's manifest.
 
     `kind: auto` searches exactly (flat) up to `flat_max` entries and switches
@@ -54,12 +52,8 @@ class IndexConfig:
     batch_size: int = 64
     device: str = "auto"
 
-    @classmethod
-    def from_dict(cls, values: Dict[str, Any]) -> "IndexConfig":
-        return options_from_dict(cls, values, RetrievalError, "index")
-
-    def to_dict(self) -> Dict[str, Any]:
-        return dataclasses.asdict(self)
+    error: ClassVar[Type[Exception]] = RetrievalError
+    what: ClassVar[str] = "index"
 
     def validate(self) -> None:
         if self.kind not in KINDS:

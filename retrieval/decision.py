@@ -19,12 +19,17 @@ The route then compares the two calibrated probabilities.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Dict, Optional, Sequence
+from typing import AbstractSet, Dict, Optional, Sequence
 
 import numpy as np
 
-# Intents that mean "the classifier has no scripted answer for this".
-NO_SCRIPTED_INTENT = {None, "out_of_scope", "nlu_fallback", "faq"}
+from kefu.core.payloads import KB_HIGH, KB_LOW, KB_NONE, ROUTE_ANSWER, ROUTE_CLARIFY, ROUTE_INTENT, ROUTE_NONE, no_scripted_intent
+
+# Intents that mean "the classifier has no scripted answer for this" (default retrieval intent `faq`).
+NO_SCRIPTED_INTENT = no_scripted_intent()
+# A scripted intent keeps the message unless the answer is more likely right than the intent
+# (1.0: compare the two calibrated probabilities only).
+OVERRIDE_INTENT_BELOW = 1.0
 
 
 @dataclass
@@ -47,20 +52,20 @@ class DecisionModel:
         return 1.0 / (1.0 + np.exp(-z))
 
     def decide(self, intent: Optional[str], intent_confidence: float, score: float, margin: float,
-               override_below: float = 0.5) -> KBDecision:
+               override_below: float = OVERRIDE_INTENT_BELOW, no_scripted: AbstractSet = NO_SCRIPTED_INTENT) -> KBDecision:
         """`override_below`: a scripted intent keeps the message unless its calibrated
         confidence is under this (more likely wrong than right) and under the answer's
         probability: a scripted flow can act (look up, cancel, hand off), a stored answer cannot.
         """
         p = float(self.probability(score, margin))
-        scripted = intent not in NO_SCRIPTED_INTENT
+        scripted = intent not in no_scripted
         if p >= self.high and (not scripted or (p > intent_confidence and intent_confidence < override_below)):
-            return KBDecision("answer", "high", p)
+            return KBDecision(ROUTE_ANSWER, KB_HIGH, p)
         if scripted:
-            return KBDecision("intent", "none", p)
+            return KBDecision(ROUTE_INTENT, KB_NONE, p)
         if p >= self.low:
-            return KBDecision("clarify", "low", p)
-        return KBDecision("none", "none", p)
+            return KBDecision(ROUTE_CLARIFY, KB_LOW, p)
+        return KBDecision(ROUTE_NONE, KB_NONE, p)
 
     @classmethod
     def fit(cls, score: np.ndarray, margin: np.ndarray, correct: np.ndarray, answer_precision: float, clarify_precision: float) -> "DecisionModel":

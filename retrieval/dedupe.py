@@ -68,7 +68,7 @@ def find_duplicates(
     `vectors` are the unit-length question embeddings, row for row. `locked`
     pairs (those already in an index) are dropped only when a newer pair
     answers the same question differently. Only `readable` questions (the
-    embedding model's tokenizer reads them; see kefu/coverage.py) are merged
+    embedding model's tokenizer reads them; see kefu.core.text) are merged
     by embedding similarity: two Chinese questions that MiniLM reads as
     mostly [UNK] look alike to it whatever they say.
     """

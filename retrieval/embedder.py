@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-import os
-from contextlib import contextmanager, nullcontext
 from functools import cached_property
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-import kefu.base_model  # noqa: F401  (offline / no-TF defaults before sentence-transformers loads)
-from kefu.base_model import resolve_base_model
+from kefu.core import runtime
+from kefu.core.base_model import resolve_base_model
+from kefu.core.text import coverage_of_ids, token_coverage
 from retrieval.errors import ModelLoadError
 
 # Below this many texts a progress bar is noise.
 PROGRESS_MIN_TEXTS = 2000
-# Up to this many texts (a query) run on one CPU thread: intra-op threads gain
-# nothing on a short sentence, and on a busy CPU waiting for them made one query
-# 40x slower (480 ms instead of 12 ms on 2 cores shared with a training job).
-ONE_THREAD_MAX_TEXTS = 8
 
 
 class Embedder:
@@ -38,11 +33,12 @@ class Embedder:
 
     @classmethod
     def load(cls, name_or_path: str = "default", device: str = "auto", bundled: bool = False) -> "Embedder":
+        runtime.configure()
         from sentence_transformers import SentenceTransformer
 
         path = resolve_base_model(name_or_path)
         try:
-            model = SentenceTransformer(path, device=pick_device(device))
+            model = SentenceTransformer(path, device=runtime.pick_device(device))
         except (OSError, ValueError) as exc:
             raise ModelLoadError(
                 f"Cannot load embedding model {name_or_path!r} ({path}): {exc}. "
@@ -68,49 +64,47 @@ class Embedder:
         return digest.hexdigest()[:16]
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: Optional[bool] = None) -> np.ndarray:
+        """Embeddings of many texts (building an index): sentence-transformers' batched encode."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        small_on_cpu = len(texts) <= ONE_THREAD_MAX_TEXTS and self.model.device.type == "cpu"
-        with _one_torch_thread() if small_on_cpu else nullcontext():
-            vectors = self.model.encode(
-                list(texts),
-                batch_size=batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=len(texts) >= PROGRESS_MIN_TEXTS if progress is None else progress,
-            )
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=len(texts) >= PROGRESS_MIN_TEXTS if progress is None else progress,
+        )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
-    def coverage(self, texts: Sequence[str]) -> np.ndarray:
-        """Per text, the share of its word pieces the model's tokenizer knows (see kefu/coverage.py)."""
-        from kefu.coverage import token_coverage
+    def encode_queries(self, texts: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
+        """(embeddings, tokenizer coverage) of a few query texts from one tokenization.
 
+        The per-message path: the coverage (how much of each text the
+        vocabulary reads, for the n-gram blend) comes from the same word pieces
+        the forward pass uses, instead of tokenizing every message twice.
+        """
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32), np.ones(0, dtype=np.float32)
+        import torch
+        from sentence_transformers.util import batch_to_device
+
+        tokenizer = self.model.tokenizer
+        features = self.model.tokenize(list(texts))
+        special = set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}
+        mask = features["attention_mask"].tolist()
+        coverage = np.array([coverage_of_ids([t for t, m in zip(row, row_mask) if m], tokenizer.unk_token_id, special)
+                             for row, row_mask in zip(features["input_ids"].tolist(), mask)], dtype=np.float32)
+        with torch.inference_mode():
+            output = self.model.forward(batch_to_device(features, self.model.device))
+            vectors = torch.nn.functional.normalize(output["sentence_embedding"], p=2, dim=1)
+        return np.ascontiguousarray(vectors.float().cpu().numpy(), dtype=np.float32), coverage
+
+    def coverage(self, texts: Sequence[str]) -> np.ndarray:
+        """Per text, the share of its word pieces the model's tokenizer knows (see kefu.core.text)."""
         return token_coverage(self.model.tokenizer, texts)
 
     def save(self, directory: Path) -> None:
         self.model.save(str(directory))
-
-
-@contextmanager
-def _one_torch_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-def pick_device(preference: str = "auto") -> str:
-    """`auto` uses a GPU when one is present; KEFU_DEVICE overrides the config (as in finetune)."""
-    preference = os.environ.get("KEFU_DEVICE", preference)
-    if preference != "auto":
-        return preference
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class MemoEmbedder(Embedder):
@@ -119,6 +113,7 @@ class MemoEmbedder(Embedder):
     def __init__(self, embedder: Embedder):
         super().__init__(embedder.model, embedder.name, embedder.path, embedder.bundled)
         self._memo: dict = {}
+        self._coverage: dict = {}
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: Optional[bool] = None) -> np.ndarray:
         missing = list(dict.fromkeys(t for t in texts if t not in self._memo))
@@ -128,3 +123,12 @@ class MemoEmbedder(Embedder):
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return np.stack([self._memo[t] for t in texts])
+
+    def encode_queries(self, texts: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
+        return self.encode(texts), self.coverage(texts)
+
+    def coverage(self, texts: Sequence[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._coverage))
+        if missing:
+            self._coverage.update(zip(missing, super().coverage(missing).tolist()))
+        return np.array([self._coverage[t] for t in texts], dtype=np.float32)

@@ -12,19 +12,23 @@ from typing import Dict, Iterable, List, Optional, Sequence, Set, Union
 
 import numpy as np
 
+from kefu.core import runtime
+from kefu.core.text import needs_lexical, normalize_text, transformer_weight
 from retrieval.config import IndexConfig
 from retrieval.dedupe import Merge, find_duplicates
-from kefu.coverage import needs_lexical, transformer_weight
 from retrieval.embedder import Embedder
-from retrieval.lexical import LexicalScorer
 from retrieval.errors import QADataError, RetrievalError
-from retrieval.qa import QAPair, answer_text_entries, is_answer_text, normalize_text
+from retrieval.lexical import LexicalScorer
+from retrieval.qa import QAPair, answer_text_entries, is_answer_text
 from retrieval.ranking import Hit, SearchResult, group_by_answer
+from retrieval.store import StoredIndex, load_index, save_index
 from retrieval.vectors import VectorIndex, choose_kind
 
 logger = logging.getLogger(__name__)
 
 Queries = Union[str, Sequence[str], np.ndarray]
+# Up to this many query texts are embedded in one forward pass with their tokenizer coverage.
+QUERY_BATCH = 64
 
 
 @dataclass
@@ -77,7 +81,6 @@ class QAIndex:
     def build(cls, pairs: Sequence[QAPair], config: Optional[IndexConfig] = None, embedder: Optional[Embedder] = None, progress: bool = True) -> "QAIndex":
         """Embeds the questions, merges duplicates and indexes the rest (kind chosen by size unless set)."""
         config = config or IndexConfig()
-        config.validate()
         if not pairs:
             raise QADataError("No Q&A pairs to index")
         pairs = [p for p in pairs if not is_answer_text(p)]
@@ -192,12 +195,13 @@ class QAIndex:
         Takes texts or query vectors (normalised here; their `query` is None).
         A blank question gets no results.
         """
-        texts, vectors = self._query_vectors(queries)
+        texts, vectors, coverage = self._query_vectors(queries)
         if not len(vectors) or not self.pairs:
             return [SearchResult(t, [], []) for t in texts]
         candidates = max(k, self.config.candidates)
         scores, ids = self.vectors.search(vectors, candidates)
-        weights = self._dense_weights(texts)
+        # Weight of the embedding score per query: 1.0 unless n-gram scores exist and the tokenizer reads the query poorly.
+        weights = transformer_weight(coverage) if self.lexical is not None and coverage is not None else np.ones(len(texts))
         results = []
         for row, (text, row_scores, row_ids) in enumerate(zip(texts, scores, ids)):
             if text is not None and not text.strip():
@@ -209,34 +213,41 @@ class QAIndex:
             results.append(SearchResult(text, hits[:k], group_by_answer(hits, self.config.answer_bonus)[:k]))
         return results
 
-    def _dense_weights(self, texts: List[Optional[str]]) -> np.ndarray:
-        """Weight of the embedding score per query: 1.0 unless n-gram scores exist and the tokenizer reads the query poorly."""
-        if self.lexical is None or any(t is None for t in texts):
-            return np.ones(len(texts))
-        return transformer_weight(self.embedder.coverage(texts))
-
     def _blend(self, text: str, vector: np.ndarray, dense: Dict[int, float], weight: float, candidates: int) -> Dict[int, float]:
         """w * embedding cosine + (1 - w) * n-gram cosine over the union of both candidate lists."""
-        lexical = self.lexical.scores([text], candidates)[0]
+        lexical, of_dense = self.lexical.scores(text, candidates, also=list(dense))
+        lexical = {**of_dense, **lexical}
         missing_dense = [i for i in lexical if i not in dense]
         if missing_dense:
             dense = {**dense, **dict(zip(missing_dense, (self.vectors.reconstruct(np.asarray(missing_dense)) @ vector).tolist()))}
-        missing_lexical = [i for i in dense if i not in lexical]
-        lexical = {**lexical, **self.lexical.entry_scores(text, missing_lexical)}
         return {i: weight * dense[i] + (1.0 - weight) * lexical.get(i, 0.0) for i in dense}
 
     # ------------------------------------------------------------- persistence
-    def save(self, directory: Union[str, Path]) -> Path:
-        from retrieval.store import save_index
-
-        return save_index(self, Path(directory))
+    def save(self, directory: Union[str, Path], extras: Optional[Dict[str, object]] = None) -> Path:
+        """Writes the index directory atomically (HNSW tombstones compacted first); `extras`: JSON files kept with it."""
+        self.vectors = self.vectors.compacted(self.config)
+        stored = StoredIndex(self.embedder, self.vectors, self.pairs, self.config, self.next_id, self.stats,
+                             self.created_at, self.lexical, dict(extras or {}))
+        self.created_at = save_index(stored, Path(directory))
+        return Path(directory)
 
     @classmethod
     def load(cls, directory: Union[str, Path], model: Optional[str] = None, embedder: Optional[Embedder] = None, device: str = "auto") -> "QAIndex":
-        """Loads a saved index; `model` or `embedder` must be the model it was built with."""
-        from retrieval.store import load_index
+        """Loads a saved index to serve; `model` or `embedder` must be the model it was built with."""
+        return cls.from_stored(cls.read(directory, model, embedder, device))
 
-        return load_index(Path(directory), model=model, embedder=embedder, device=device)
+    @staticmethod
+    def read(directory: Union[str, Path], model: Optional[str] = None, embedder: Optional[Embedder] = None, device: str = "auto") -> StoredIndex:
+        """The directory's parts, extras included (threads set once for serving here, never per query)."""
+        runtime.configure()
+        stored = load_index(Path(directory), model=model, embedder=embedder, device=device)
+        runtime.set_threads(runtime.inference_threads())
+        return stored
+
+    @classmethod
+    def from_stored(cls, stored: StoredIndex) -> "QAIndex":
+        return cls(stored.embedder, stored.vectors, stored.pairs, stored.config, stored.next_id, stored.stats,
+                   stored.created_at, lexical=stored.lexical)
 
     # ------------------------------------------------------------------ access
     def __len__(self) -> int:
@@ -263,9 +274,14 @@ class QAIndex:
             if vectors.shape[1] != self.vectors.dimension:
                 raise RetrievalError(f"Query vectors have dimension {vectors.shape[1]}, the index {self.vectors.dimension}")
             vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-            return [None] * len(vectors), vectors
+            return [None] * len(vectors), vectors, None
         texts = [queries] if isinstance(queries, str) else list(queries)
-        return texts, self.embedder.encode(texts, self.config.batch_size, progress=False)
+        if len(texts) <= QUERY_BATCH:
+            # The per-message path: one tokenization gives the vectors and the coverage.
+            vectors, coverage = self.embedder.encode_queries(texts)
+            return texts, vectors, coverage
+        vectors = self.embedder.encode(texts, self.config.batch_size, progress=False)
+        return texts, vectors, self.embedder.coverage(texts) if self.lexical is not None else None
 
     def _related_entries(self, pairs: Sequence[QAPair]) -> List[int]:
         """Entries that can be duplicates of `pairs`: same normalised question or answer."""

@@ -211,3 +211,20 @@ def _tags(value: Any, where: str) -> List[str]:
     if not isinstance(value, list) or not all(isinstance(tag, str) for tag in value):
         raise QADataError(f"{where}: tags must be text separated by ';' or '|', or a list of strings")
     return [tag.strip() for tag in value if tag.strip()]
+
+
+def load_intent_texts(paths: Sequence[str | Path], intents: Sequence[str]) -> List[str]:
+    """Texts of the examples of `intents` in Rasa NLU files (calibration negatives for `kefu kb build --nlu`)."""
+    from rasa.shared.exceptions import RasaException
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    wanted, texts = set(intents), []
+    for file in _expand([Path(p) for p in paths]):
+        if file.suffix not in (".yml", ".yaml", ".json", ".md"):
+            continue
+        try:
+            data = load_data(str(file))
+        except (RasaException, ValueError, OSError) as exc:
+            raise QADataError(f"Cannot read Rasa NLU data from {file}: {exc}") from exc
+        texts.extend(m.get("text") for m in data.intent_examples if m.get("intent") in wanted and m.get("text"))
+    return texts

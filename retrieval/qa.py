@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import re
-import unicodedata
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional
 
-_PUNCTUATION_OR_SPACE = re.compile(r"[\W_]+", re.UNICODE)
+from kefu.core.text import normalize_text
+
+__all__ = ["QAPair", "normalize_text", "stable_id", "parse_timestamp", "answer_text_entries", "is_answer_text"]
+
 
 
 @dataclass
@@ -60,12 +61,6 @@ def answer_text_entries(pairs) -> List["QAPair"]:
 
 def is_answer_text(pair: "QAPair") -> bool:
     return ANSWER_TEXT_TAG in pair.tags
-
-
-def normalize_text(text: str) -> str:
-    """Case, width, punctuation and spacing folded away: 'Where is my order?' == 'where is  my ORDER'."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    return _PUNCTUATION_OR_SPACE.sub(" ", text).strip()
 
 
 def stable_id(question: str, answer: str) -> str:

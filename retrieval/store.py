@@ -1,52 +1,66 @@
 """The index directory: `index.faiss`, `pairs.jsonl`, `manifest.json` (and `model/` when adapted).
 
 Saving writes a complete new directory next to the target, fsyncs it and
-swaps it in with one atomic rename exchange (Linux `renameat2`; elsewhere two
-renames), so a crash mid-save leaves the previous index in place. Loading
+swaps it in atomically (kefu.core.atomic), so a crash mid-save leaves the
+previous index in place. This module knows the files, not `QAIndex`: it reads
+and writes a `StoredIndex`, and the index builds itself from one. Loading
 checks that the three files agree with each other and with the embedding
 model before anything is searched.
 """
 
 from __future__ import annotations
 
-import ctypes
-import errno
 import json
-import os
-import shutil
-import tempfile
-from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Dict, Iterator, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 
+from kefu.core import atomic
 from retrieval.config import IndexConfig
 from retrieval.embedder import Embedder
-from retrieval.lexical import LEXICAL_FILE, LexicalScorer
 from retrieval.errors import ModelLoadError, RetrievalError
-from retrieval.qa import QAPair
+from retrieval.lexical import LexicalScorer
+from retrieval.qa import QAPair, is_answer_text
 from retrieval.vectors import VectorIndex
 
 INDEX_FILE = "index.faiss"
 PAIRS_FILE = "pairs.jsonl"
 MANIFEST_FILE = "manifest.json"
 MODEL_DIR = "model"
-FORMAT_VERSION = 1
+# 2: n-gram rows stored with skops + npz (was a joblib pickle); optional extra JSON files (the decision).
+FORMAT_VERSION = 2
 
 
-def save_index(index, directory: Path) -> Path:
-    """Writes `index` (a QAIndex) to `directory` atomically; HNSW tombstones are compacted first."""
+@dataclass
+class StoredIndex:
+    """Everything an index directory holds; `QAIndex` is built from it and saved as it."""
+
+    embedder: Embedder
+    vectors: VectorIndex
+    pairs: Dict[int, QAPair]
+    config: IndexConfig
+    next_id: int
+    stats: Dict[str, Any] = field(default_factory=dict)
+    created_at: Optional[str] = None
+    lexical: Optional[LexicalScorer] = None
+    # Other JSON documents kept with the index (file name -> value), e.g. the knowledge base's decision.
+    extras: Dict[str, Any] = field(default_factory=dict)
+
+
+def save_index(stored: StoredIndex, directory: Path) -> str:
+    """Writes `stored` to `directory` atomically; returns the creation time written."""
     import faiss
 
-    index.vectors = index.vectors.compacted(index.config)
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    index.created_at = index.created_at or now
-    embedder = index.embedder
+    created_at = stored.created_at or now
+    embedder = stored.embedder
+    questions = sum(1 for pair in stored.pairs.values() if not is_answer_text(pair))
     manifest = {
         "format_version": FORMAT_VERSION,
-        "created_at": index.created_at,
+        "created_at": created_at,
         "updated_at": now,
         "embedding_model": {
             "name": embedder.name,
@@ -55,32 +69,40 @@ def save_index(index, directory: Path) -> Path:
             "fingerprint": embedder.fingerprint,
             "dimension": embedder.dimension,
         },
-        "dimension": index.vectors.dimension,
-        "index": {"kind": index.vectors.kind, "params": index.vectors.params},
-        "count": index.entries,
-        "questions": len(index),
-        "next_id": index.next_id,
-        "config": index.config.to_dict(),
-        "build_stats": index.stats,
+        "dimension": stored.vectors.dimension,
+        "index": {"kind": stored.vectors.kind, "params": stored.vectors.params},
+        "count": len(stored.pairs),
+        "questions": questions,
+        "next_id": stored.next_id,
+        "config": stored.config.to_dict(),
+        "build_stats": stored.stats,
+        "extras": sorted(stored.extras),
     }
-    with atomic_directory(directory) as tmp:
-        faiss.write_index(index.vectors.index, str(tmp / INDEX_FILE))
-        with open(tmp / PAIRS_FILE, "w", encoding="utf-8") as out:
-            for vector_id in sorted(index.pairs):
-                out.write(json.dumps({"vector_id": vector_id, **index.pairs[vector_id].to_dict()}, ensure_ascii=False) + "\n")
-        if embedder.bundled:
-            embedder.save(tmp / MODEL_DIR)
-        if index.lexical is not None:
-            index.lexical.save(tmp)
-        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
-    return directory
+    try:
+        with atomic.directory(directory, may_replace=_is_index_or_empty) as tmp:
+            faiss.write_index(stored.vectors.index, str(tmp / INDEX_FILE))
+            with open(tmp / PAIRS_FILE, "w", encoding="utf-8") as out:
+                for vector_id in sorted(stored.pairs):
+                    out.write(json.dumps({"vector_id": vector_id, **stored.pairs[vector_id].to_dict()}, ensure_ascii=False) + "\n")
+            if embedder.bundled:
+                embedder.save(tmp / MODEL_DIR)
+            if stored.lexical is not None:
+                stored.lexical.save(tmp)
+            for name, value in stored.extras.items():
+                (tmp / name).write_text(json.dumps(value, indent=2, ensure_ascii=False), encoding="utf-8")
+            (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+    except FileExistsError:
+        raise RetrievalError(f"{directory} exists and is not a kefu Q&A index; choose another directory or remove it") from None
+    return created_at
 
 
-def load_index(directory: Path, model: Optional[str] = None, embedder: Optional[Embedder] = None, device: str = "auto"):
+def _is_index_or_empty(directory: Path) -> bool:
+    return directory.is_dir() and ((directory / MANIFEST_FILE).exists() or not any(directory.iterdir()))
+
+
+def load_index(directory: Path, model: Optional[str] = None, embedder: Optional[Embedder] = None, device: str = "auto") -> StoredIndex:
     """Reads and cross-checks an index directory; `model`/`embedder` override the manifest's model."""
     import faiss
-
-    from retrieval.index import QAIndex
 
     manifest = read_manifest(directory)
     for name in (INDEX_FILE, PAIRS_FILE):
@@ -109,13 +131,15 @@ def load_index(directory: Path, model: Optional[str] = None, embedder: Optional[
     embedder = embedder or _load_embedder(directory, manifest, model, device)
     check_model(manifest, embedder, directory)
     config = IndexConfig.from_dict(dict(manifest["config"], model=manifest["embedding_model"]["name"]))
-    lexical = None
-    if (manifest.get("build_stats") or {}).get("lexical"):
+    lexical = LexicalScorer.load(directory) if (manifest.get("build_stats") or {}).get("lexical") else None
+    extras = {}
+    for name in manifest.get("extras") or []:
         try:
-            lexical = LexicalScorer.load(directory)
-        except Exception as exc:  # joblib/pickle raise many types for a damaged file
-            raise ModelLoadError(f"Index {directory}: {LEXICAL_FILE} is missing or corrupt ({exc}); rebuild it with `kefu kb build`") from exc
-    return QAIndex(embedder, vectors, pairs, config, manifest["next_id"], manifest.get("build_stats"), manifest["created_at"], lexical=lexical)
+            extras[name] = json.loads((directory / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"Index {directory}: {name} is missing or corrupt ({exc}); rebuild it with `kefu kb build`") from exc
+    return StoredIndex(embedder, vectors, pairs, config, manifest["next_id"], manifest.get("build_stats") or {},
+                       manifest["created_at"], lexical, extras)
 
 
 def _is_kind(faiss_index, kind: str) -> bool:
@@ -189,58 +213,3 @@ def _read_pairs(path: Path) -> Dict[int, QAPair]:
             except (ValueError, KeyError, TypeError) as exc:
                 raise ModelLoadError(f"{path}, line {number} is corrupt: {exc}") from exc
     return pairs
-
-
-@contextmanager
-def atomic_directory(target: Path) -> Iterator[Path]:
-    """Yields an empty temporary directory that replaces `target` only if the block succeeds."""
-    target = Path(target)
-    if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / MANIFEST_FILE).exists())):
-        raise RetrievalError(f"{target} exists and is not a kefu Q&A index; choose another directory or remove it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        yield tmp
-        _fsync_tree(tmp)
-        if target.exists():
-            if not _exchange(tmp, target):
-                old = target.with_name(f".{target.name}.old-{os.getpid()}")
-                os.replace(target, old)
-                os.replace(tmp, target)
-                tmp = old
-        else:
-            os.replace(tmp, target)
-        _fsync(target.parent)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swaps two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
-    try:
-        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-        return False
-    raise OSError(code, os.strerror(code), str(b))
-
-
-def _fsync_tree(root: Path) -> None:
-    for folder, _, files in os.walk(root):
-        for name in files:
-            with open(os.path.join(folder, name), "rb") as handle:
-                os.fsync(handle.fileno())
-        _fsync(Path(folder))
-
-
-def _fsync(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -31,10 +31,9 @@ logger = logging.getLogger(__name__)
 
 # Add vectors in chunks this size (progress bar steps, bounded temporary memory).
 ADD_CHUNK = 10_000
-# Up to this many queries search on one OpenMP thread: faiss gives a single query
-# to one thread anyway, and waiting for the idle ones at the end of the parallel
+# OpenMP threads are set once when an index is loaded to serve (kefu.core.runtime:
+# one thread per serving process): waiting for idle threads at the end of a parallel
 # region cost ~20 ms per query on a busy CPU (p50 0.2-1 ms with one thread).
-ONE_THREAD_MAX_QUERIES = 8
 PROGRESS_MIN_VECTORS = 50_000
 _gpu_resources = None
 
@@ -177,20 +176,12 @@ class VectorIndex:
 
     def search(self, vectors: np.ndarray, k: int) -> Tuple[np.ndarray, np.ndarray]:
         """Scores and ids of the k nearest live vectors per row; id -1 where there are fewer."""
-        import faiss
 
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         k = max(1, min(k, len(self)))
         if len(self) == 0:
             return np.full((len(vectors), 1), -np.inf, dtype=np.float32), np.full((len(vectors), 1), -1, dtype=np.int64)
-        if len(vectors) > ONE_THREAD_MAX_QUERIES:
-            return self._search(vectors, k)
-        threads = faiss.omp_get_max_threads()
-        faiss.omp_set_num_threads(1)
-        try:
-            return self._search(vectors, k)
-        finally:
-            faiss.omp_set_num_threads(threads)
+        return self._search(vectors, k)
 
     def _search(self, vectors: np.ndarray, k: int) -> Tuple[np.ndarray, np.ndarray]:
         import faiss

@@ -12,6 +12,9 @@ rm -rf "$build" && mkdir -p "$build"
 started=$(date +%s)
 bash scripts/setup-web.sh --browser  # npm assets + chromium for the chat widget's browser tests
 
+echo "== 0/3 lint: ruff and the import contracts"
+bash scripts/lint.sh
+
 echo "== 1/3 rasa data validate + train"
 "$rasa" data validate --data data --domain domain.yml --config config.yml
 "$rasa" train --data data --config config.yml --domain domain.yml --out "$build/models" --fixed-model-name kefu

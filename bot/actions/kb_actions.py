@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import List, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-KB_KEY = "kb"  # parse-data key written by bot.components.FaissAnswerRetriever
-MATCHES = ("high", "low", "none")
+from kefu.core.payloads import KB_HIGH, KB_KEY, KBResult
 
 
-def latest_kb_result(tracker: Tracker) -> Dict[Text, Any]:
-    return (tracker.latest_message or {}).get(KB_KEY) or {}
+def latest_kb_result(tracker: Tracker) -> KBResult:
+    """The knowledge base's decision for the latest message (written by bot.components.FaissAnswerRetriever)."""
+    return KBResult.from_payload((tracker.latest_message or {}).get(KB_KEY))
 
 
 class ActionSearchKB(Action):
@@ -24,8 +24,7 @@ class ActionSearchKB(Action):
         return "action_search_kb"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
-        match = latest_kb_result(tracker).get("match")
-        return [SlotSet("kb_match", match if match in MATCHES else "none")]
+        return [SlotSet("kb_match", latest_kb_result(tracker).match)]
 
 
 class ActionAnswerFromKB(Action):
@@ -37,11 +36,12 @@ class ActionAnswerFromKB(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         result = latest_kb_result(tracker)
         # Never answer with anything but a high match, whatever the policy predicted.
-        if result.get("match") != "high" or not result.get("answer"):
+        if result.match != KB_HIGH or not result.answer:
             dispatcher.utter_message(response="utter_kb_unsure")
             return []
-        text = result["answer"]
-        if result.get("source"):
-            text += f"\n\nSource: {result['source']}"
-        dispatcher.utter_message(text=text, json_message={"kb": {k: result.get(k) for k in ("id", "source", "score", "p_answer")}})
+        text = result.answer
+        if result.source:
+            text += f"\n\nSource: {result.source}"
+        dispatcher.utter_message(text=text, json_message={KB_KEY: {"id": result.id, "source": result.source, "score": result.score,
+                                                                   "p_answer": result.p_answer}})
         return []

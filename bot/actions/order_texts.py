@@ -2,7 +2,7 @@
 
 These texts depend on the order's fields (carrier, tracking number, date), so
 they are composed here rather than in domain.yml responses; the customer's
-language comes from their latest message (bot/language.py).
+language comes from their latest message (kefu.core.text.conversation_language).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Optional, Text
 from rasa_sdk import Tracker
 
 from bot.actions.orders_db import CANCELLED, DELIVERED, PROCESSING, SHIPPED, Order
-from bot.language import conversation_language
+from kefu.core.text import conversation_language
 
 
 def customer_language(tracker: Tracker) -> str:

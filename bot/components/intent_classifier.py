@@ -22,18 +22,17 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from finetune import Example, FinetuneError, IntentModel, TrainConfig, train
-from kefu.errors import KefuError
+from kefu.core.errors import KefuError
+from kefu.core.payloads import IN_DOMAIN_KEY
 
 logger = logging.getLogger(__name__)
 
 MODEL_SUBDIR = "intent_model"
 RANKING_LENGTH = "ranking_length"
 # Path of a kefu intent model directory to continue training from (same label set), e.g. the
-# champion's, set by the nightly retrain (finetune/retrain); otherwise training starts from base_model.
+# champion's, set by the nightly retrain (retrain/); otherwise training starts from base_model.
 INIT_FROM = "init_from"
 _NOT_TRAIN_OPTIONS = (RANKING_LENGTH, INIT_FROM)
-# Parse-data key with the classifier's view of the message, for actions and the retriever.
-IN_DOMAIN_KEY = "intent_in_domain"
 
 
 class IntentModelError(RasaException):

@@ -11,7 +11,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.components import FaissAnswerRetriever
-from bot.components.answer_retriever import INDEX_SUBDIR, KnowledgeBaseError
+from bot.components.answer_retriever import KB_SUBDIR, KnowledgeBaseError
 from tests.conftest import FIXTURES
 
 CONTEXT = ExecutionContext(GraphSchema({}), "test_node")
@@ -52,7 +52,7 @@ def parse(component, text, intent=None, confidence=0.0):
 def test_stored_question_is_answered_with_its_source(trained, qa_file):
     storage, resource = trained
     component = FaissAnswerRetriever.load(config(qa_file), storage, resource, CONTEXT)
-    first = component.index.pairs[0]
+    first = component.knowledge_base.index.pairs[0]
     message = parse(component, first.question, "out_of_scope", 0.6)
     kb = message.get("kb")
     assert kb["match"] == "high" and kb["route"] == "answer"
@@ -74,7 +74,7 @@ def test_confident_scripted_intent_is_left_alone_and_nonsense_is_not_answered(tr
 
 def test_decision_thresholds_come_from_held_out_questions(trained, qa_file):
     storage, resource = trained
-    decision = FaissAnswerRetriever.load(config(qa_file), storage, resource, CONTEXT).decision
+    decision = FaissAnswerRetriever.load(config(qa_file), storage, resource, CONTEXT).knowledge_base.decision
     assert decision.stats["fitted"] == 1 and decision.stats["calibration_messages"] > len(OUT_OF_SCOPE)
     assert decision.high < 1.0 and decision.stats["answer_precision"] >= 0.8
 
@@ -92,7 +92,7 @@ def test_untrained_is_off_and_corrupt_index_is_a_clear_error(trained, qa_file, t
     assert parse(off, "do you gift wrap?").get("kb")["match"] == "none"
     storage, resource = trained
     with storage.read_from(resource) as directory:
-        faiss_file = directory / INDEX_SUBDIR / "index.faiss"
+        faiss_file = directory / KB_SUBDIR / "index.faiss"
         original = faiss_file.read_bytes()
         faiss_file.write_bytes(original[:64])
     try:
@@ -100,7 +100,7 @@ def test_untrained_is_off_and_corrupt_index_is_a_clear_error(trained, qa_file, t
             FaissAnswerRetriever.load(config(qa_file), storage, resource, CONTEXT)
     finally:
         with storage.read_from(resource) as directory:
-            (directory / INDEX_SUBDIR / "index.faiss").write_bytes(original)
+            (directory / KB_SUBDIR / "index.faiss").write_bytes(original)
 
 
 def test_bad_config_and_bad_qa_data_are_clear_errors(tmp_path):

@@ -11,8 +11,8 @@ from rasa.utils.endpoints import EndpointConfig
 
 from bot.actions.order_texts import cancel_outcome, describe_order
 from bot.actions.orders_db import Order
-from bot.language import conversation_language, detect_language
 from bot.nlg import BilingualNLG
+from kefu.core.text import conversation_language, detect_language
 
 
 @pytest.mark.parametrize("text, language", [

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from finetune import Example, IntentModel, TrainConfig, train
-from finetune.lexical import token_coverage
+from finetune import Example, IntentModel, ModelLoadError, TrainConfig, train
+from kefu.core.text import token_coverage
 from tests.conftest import FAST_TRAINING
 
 ZH = {
@@ -45,6 +45,15 @@ def test_chinese_messages_are_classified_and_english_still_is(bilingual_model, t
     for model in (bilingual_model, loaded):
         predictions = model.predict(list(unseen) + list(english))
         assert [p.intent for p in predictions] == list(unseen.values()) + list(english.values())
+
+
+def test_companion_is_stored_without_pickles_and_a_damaged_file_is_refused(bilingual_model, tmp_path):
+    directory = bilingual_model.save(tmp_path / "model")
+    assert not [p for p in directory.iterdir() if p.suffix in (".joblib", ".pkl", ".pickle")]
+    classifier = directory / "lexical_classifier.skops"
+    classifier.write_bytes(classifier.read_bytes()[:100])
+    with pytest.raises(ModelLoadError, match="corrupt"):
+        IntentModel.load(directory)
 
 
 def test_lexical_option_is_validated():

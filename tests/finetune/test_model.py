@@ -96,10 +96,20 @@ def test_corrupt_manifest(tiny_model, tmp_path):
 def test_save_replaces_an_existing_model_completely(tiny_model, tmp_path):
     target = tmp_path / "m"
     target.mkdir()
+    (target / "kefu_intent.json").write_text("{}")
     (target / "stale.bin").write_text("old")
     tiny_model.save(target)
     assert not (target / "stale.bin").exists()
     assert IntentModel.load(target).labels == tiny_model.labels
+
+
+def test_save_never_overwrites_a_directory_that_is_not_a_model(tiny_model, tmp_path):
+    target = tmp_path / "photos"
+    target.mkdir()
+    (target / "holiday.jpg").write_text("precious")
+    with pytest.raises(FileExistsError):
+        tiny_model.save(target)
+    assert (target / "holiday.jpg").read_text() == "precious"
 
 
 def test_unknown_option_is_rejected():

@@ -3,8 +3,11 @@
 import os
 import time
 
+import yaml
+
 from kefu.cli import main
-from kefu.run import newest_model
+from kefu.core.archives import newest_model
+from kefu.run import endpoints_for_actions_port
 
 
 def test_refuses_outside_a_project(tmp_path, monkeypatch, capsys):
@@ -32,10 +35,6 @@ def test_newest_model_wins(tmp_path):
 
 
 def test_a_non_default_actions_port_reaches_rasa_through_a_copy_of_endpoints(tmp_path):
-    import yaml
-
-    from kefu.run import endpoints_for_actions_port
-
     endpoints = tmp_path / "endpoints.yml"
     endpoints.write_text('action_endpoint:\n  url: "http://localhost:5055/webhook"\ntracker_store:\n  type: SQL\n')
     assert endpoints_for_actions_port(endpoints, 5055, tmp_path / "var") == endpoints

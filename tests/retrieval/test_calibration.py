@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from retrieval import IndexConfig
 from retrieval.calibration import calibration_set
 from retrieval.decision import DecisionModel

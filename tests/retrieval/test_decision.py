@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from kefu.core.payloads import no_scripted_intent
 from retrieval.decision import DecisionModel, margins
 
 
@@ -38,9 +39,13 @@ def test_routes():
     model = DecisionModel(coef=(20.0, 10.0), intercept=-14.0, high=0.9, low=0.5)
     assert model.decide("out_of_scope", 0.8, 0.95, 0.2).match == "high"  # KB beats out-of-scope
     assert model.decide("order_status", 0.97, 0.8, 0.0).route == "intent"  # confident scripted intent wins
-    # A sure answer beats an unsure scripted intent, but not one that is more likely right than wrong.
+    # By default the more likely of the two calibrated probabilities wins (p_answer here is 0.9997).
     assert model.decide("request_invoice", 0.3, 0.95, 0.3).route == "answer"
-    assert model.decide("request_invoice", 0.7, 0.95, 0.3).route == "intent"
+    assert model.decide("request_invoice", 0.9999, 0.95, 0.3).route == "intent"
+    # override_intent_below 0.5: a scripted intent more likely right than wrong always keeps the message.
+    assert model.decide("request_invoice", 0.7, 0.95, 0.3, override_below=0.5).route == "intent"
+    # The retrieval intent name is configurable: a message already routed there is not a scripted intent.
+    assert model.decide("kb_question", 0.8, 0.95, 0.3, no_scripted=no_scripted_intent("kb_question")).route == "answer"
     assert model.decide("nlu_fallback", 0.45, 0.72, 0.0).match == "low"  # weak match: ask
     assert model.decide(None, 0.0, 0.1, 0.0).route == "none"
 

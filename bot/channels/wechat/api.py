@@ -63,7 +63,7 @@ async def _json(response: aiohttp.ClientResponse) -> Dict[Text, Any]:
     try:
         result = json.loads(await response.read())
     except ValueError:
-        raise WeChatAPIError("bad JSON", "the API did not answer JSON")
+        raise WeChatAPIError("bad JSON", "the API did not answer JSON") from None
     if not isinstance(result, dict):
         raise WeChatAPIError("bad JSON", "the API did not answer a JSON object")
     return result

@@ -76,7 +76,7 @@ def load(credentials: Optional[Dict[Text, Any]], env_names: Mapping[Text, Text],
         if values.get("agent_id") is not None:
             values["agent_id"] = int(values["agent_id"])
     except ValueError as e:
-        raise InvalidConfigException(f"WeChat channel setting is not a number: {e}")
+        raise InvalidConfigException(f"WeChat channel setting is not a number: {e}") from None
     if values.get("aes_key") and len(values["aes_key"]) != 43:
         raise InvalidConfigException("EncodingAESKey must be the 43 characters shown in the WeChat admin console")
     if not 0 < values.get("passive_timeout_s", 4.0) < 5:

@@ -49,7 +49,7 @@ def _check_fresh(timestamp: Text, max_skew_s: float) -> None:
     try:
         age = abs(time.time() - int(timestamp))
     except ValueError:
-        raise BadCallback("timestamp is not a number")
+        raise BadCallback("timestamp is not a number") from None
     if max_skew_s and age > max_skew_s:
         raise BadCallback(f"stale timestamp ({int(age)} s old)", status=403)
 
@@ -58,7 +58,7 @@ def _parse(parse, xml: Text) -> Any:
     try:
         message = parse(xml)
     except Exception as e:  # xmltodict raises ExpatError, KeyError on a missing MsgType...
-        raise BadCallback(f"body is not a WeChat XML message ({type(e).__name__})")
+        raise BadCallback(f"body is not a WeChat XML message ({type(e).__name__})") from None
     if message is None:
         raise BadCallback("empty body")
     return message
@@ -77,7 +77,7 @@ class OfficialAccountProtocol:
         try:
             check_signature(self.token, _param(query, "signature"), timestamp, _param(query, "nonce"))
         except InvalidSignatureException:
-            raise BadCallback("invalid signature", status=403)
+            raise BadCallback("invalid signature", status=403) from None
         _check_fresh(timestamp, self.max_skew_s)
 
     def verify_url(self, query: Mapping[Text, Text]) -> Text:
@@ -95,9 +95,9 @@ class OfficialAccountProtocol:
             try:
                 xml = self.crypto.decrypt_message(xml, _param(query, "msg_signature"), query["timestamp"], query["nonce"])
             except InvalidSignatureException:
-                raise BadCallback("invalid msg_signature", status=403)
+                raise BadCallback("invalid msg_signature", status=403) from None
             except Exception as e:  # malformed XML, no <Encrypt>, bad padding, wrong app id
-                raise BadCallback(f"cannot decrypt the message ({type(e).__name__})")
+                raise BadCallback(f"cannot decrypt the message ({type(e).__name__})") from None
         return Incoming(_parse(wechatpy.parse_message, xml), encrypted, query["nonce"], query["timestamp"])
 
     def reply(self, incoming: Incoming, text: Text) -> Text:
@@ -120,9 +120,9 @@ class WeComProtocol:
             echo = self.crypto.check_signature(_param(query, "msg_signature"), timestamp, _param(query, "nonce"),
                                                _param(query, "echostr"))
         except InvalidSignatureException:
-            raise BadCallback("invalid msg_signature", status=403)
+            raise BadCallback("invalid msg_signature", status=403) from None
         except (WeChatException, ValueError, TypeError) as e:
-            raise BadCallback(f"cannot decrypt echostr ({type(e).__name__})")
+            raise BadCallback(f"cannot decrypt echostr ({type(e).__name__})") from None
         _check_fresh(timestamp, self.max_skew_s)
         return echo.decode("utf-8") if isinstance(echo, bytes) else echo
 
@@ -132,11 +132,11 @@ class WeComProtocol:
             xml = self.crypto.decrypt_message(body.decode("utf-8", errors="replace"), _param(query, "msg_signature"),
                                               timestamp, nonce)
         except InvalidSignatureException:
-            raise BadCallback("invalid msg_signature", status=403)
+            raise BadCallback("invalid msg_signature", status=403) from None
         except BadCallback:
             raise
         except Exception as e:  # malformed XML, no <Encrypt>, bad padding, wrong corp id
-            raise BadCallback(f"cannot decrypt the message ({type(e).__name__})")
+            raise BadCallback(f"cannot decrypt the message ({type(e).__name__})") from None
         _check_fresh(timestamp, self.max_skew_s)
         return Incoming(_parse(wechatpy.enterprise.parse_message, xml), True, nonce, timestamp)
 

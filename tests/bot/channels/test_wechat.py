@@ -18,8 +18,7 @@ from wechatpy.enterprise.crypto import PrpCrypto as WeComPrpCrypto
 from wechatpy.enterprise.crypto import WeChatCrypto as WeComCrypto
 from wechatpy.utils import WeChatSigner
 
-from tests.bot.channels.conftest import (CHINESE_ITEM, PASSIVE_TIMEOUT_S, SLOW_ACTION_S, WECHAT, WECOM, http,
-                                         user_texts)
+from tests.bot.channels.conftest import CHINESE_ITEM, PASSIVE_TIMEOUT_S, SLOW_ACTION_S, WECHAT, WECOM, http, user_texts
 from tests.bot.channels.fake_platforms import wait_for
 
 _msg_ids = iter(range(int(time.time()) * 1000, 2**62))

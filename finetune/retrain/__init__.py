@@ -1,9 +1,0 @@
-"""Nightly retraining from new transcripts (`kefu retrain`), safe to run unattended.
-
-intake (tracker store, export files, watermark) -> redact (scrubadub + custom
-detectors) -> signals (review queue, reviewed labels, pseudo-labels, handoff
-Q&A, candidate intents) -> train_candidate (`rasa train`, continued from the
-champion when the label set is unchanged) -> gate (`rasa test`, champion vs
-challenger) -> registry (atomic promote, keep N, rollback, `PUT /model`) ->
-report. `pipeline.run` ties them together under `lock`.
-"""

@@ -1,0 +1,82 @@
+"""Process set-up for the ML stack, as explicit calls (never an import side effect).
+
+`configure()` sets the environment defaults transformers and the Hugging Face
+hub read when they are first imported (offline, no TensorFlow), so library
+entry points (train, load) call it before they import them. Thread counts are
+set once per phase - all cores for training, `inference_threads()` when a model
+is loaded to serve - and never per message: flipping process-wide torch/faiss
+settings on every query raced with concurrent requests and cost time.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from typing import Optional
+
+# Environment defaults; an explicit environment variable always wins.
+ENV_DEFAULTS = {
+    "HF_HUB_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    # transformers would import TensorFlow (installed for Rasa) on every start otherwise.
+    "USE_TF": "0",
+    "TRANSFORMERS_NO_TF": "1",
+}
+
+
+def configure() -> None:
+    """Offline mode and no TensorFlow for transformers; idempotent, cheap."""
+    for key, value in ENV_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
+def training_threads() -> int:
+    """All cores unless KEFU_TORCH_THREADS says otherwise."""
+    return max(1, int(os.environ.get("KEFU_TORCH_THREADS") or os.cpu_count() or 1))
+
+
+def inference_threads() -> int:
+    """Threads per serving process: KEFU_INFERENCE_THREADS, else 1.
+
+    One short message gains nothing from intra-op threads, and on a busy CPU
+    (several Sanic workers, a nightly retrain) waiting for them made a query
+    40x slower (480 ms instead of 12 ms on 2 cores); more processes use the cores.
+    """
+    return max(1, int(os.environ.get("KEFU_INFERENCE_THREADS") or 1))
+
+
+def set_threads(threads: int) -> None:
+    """torch intra-op and faiss OpenMP threads, set only when they differ."""
+    import torch
+
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    try:
+        import faiss
+    except ImportError:  # faiss is optional for the intent classifier alone
+        return
+    if faiss.omp_get_max_threads() != threads:
+        faiss.omp_set_num_threads(threads)
+
+
+def pick_device(preference: str = "auto") -> str:
+    """A torch device name; `auto` uses a GPU when one is present. KEFU_DEVICE overrides the config."""
+    preference = os.environ.get("KEFU_DEVICE", preference) or "auto"
+    if preference != "auto":
+        return preference
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def seed_everything(seed: Optional[int]) -> None:
+    if seed is None:
+        return
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)

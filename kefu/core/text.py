@@ -1,0 +1,87 @@
+"""Text helpers shared by the libraries and the adapters: cleaning, normalising, language, tokenizer coverage."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_PUNCTUATION_OR_SPACE = re.compile(r"[\W_]+", re.UNICODE)
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN = re.compile(r"[A-Za-z]")
+
+
+def clean_text(text: str) -> str:
+    """Makes any str safe for a tokenizer: lone surrogates (undecodable bytes) become U+FFFD."""
+    return _SURROGATES.sub("\ufffd", text).strip()
+
+
+def normalize_text(text: str) -> str:
+    """Case, width, punctuation and spacing folded away: 'Where is my order?' == 'where is  my ORDER'."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return _PUNCTUATION_OR_SPACE.sub(" ", text).strip()
+
+
+# ------------------------------------------------------------------ language
+def detect_language(text: Optional[str]) -> Optional[str]:
+    """'zh', 'en', or None for text without letters (payloads, order numbers, emoji).
+
+    No model needed for the two languages the store serves: a message with a
+    real share of CJK characters is Chinese.
+    """
+    if not text or text.startswith("/"):
+        return None
+    cjk = len(_CJK.findall(text))
+    latin = len(_LATIN.findall(text))
+    if cjk and cjk * 5 >= latin:  # a Chinese character carries about as much as a short English word
+        return "zh"
+    return "en" if latin else None
+
+
+def conversation_language(user_texts_newest_first: Iterable[Optional[str]], default: str = "en") -> str:
+    """The language of the latest user message that has letters (payloads and numbers carry none)."""
+    for text in user_texts_newest_first:
+        language = detect_language(text)
+        if language:
+            return language
+    return default
+
+
+# ------------------------------------------------------------ tokenizer coverage
+def coverage_of_ids(ids: Sequence[int], unk_id: Optional[int], special_ids: Iterable[int] = ()) -> float:
+    """Share of word pieces that are not the unknown token (1.0 for no pieces); special tokens are skipped."""
+    special = set(special_ids)
+    pieces = [t for t in ids if t not in special]
+    if not pieces:
+        return 1.0
+    return 1.0 - sum(1 for t in pieces if t == unk_id) / len(pieces)
+
+
+def token_coverage(tokenizer, texts: Sequence[str]) -> np.ndarray:
+    """Per text, the share of its word pieces the tokenizer knows (1.0 for empty text).
+
+    all-MiniLM-L6-v2's WordPiece vocabulary has 244 CJK characters, so most
+    Chinese text becomes [UNK]; the libraries lean on character n-grams where
+    the transformer reads little. Where the ids exist already (a forward pass
+    tokenized the text), use `coverage_of_ids` on them instead of tokenizing again.
+    """
+    if not len(texts):
+        return np.ones(0, dtype=np.float32)
+    encoded = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    return np.array([coverage_of_ids(ids, tokenizer.unk_token_id) for ids in encoded], dtype=np.float32)
+
+
+def needs_lexical(coverage: np.ndarray, min_coverage: float, min_share: float) -> bool:
+    """True when at least `min_share` of the texts are read below `min_coverage`."""
+    return bool(len(coverage)) and float((coverage < min_coverage).mean()) >= min_share
+
+
+def transformer_weight(coverage: np.ndarray) -> np.ndarray:
+    """How much the transformer's score counts for a text it reads this well.
+
+    Squared: a half-read message is mostly noise to the transformer.
+    """
+    return np.clip(coverage, 0.0, 1.0) ** 2

@@ -1,0 +1,276 @@
+"""One nightly retrain, start to finish: lock, recover, intake, redact, signals, train, gate, promote, report.
+
+Work happens in `<state>/runs/<run id>/`, marked `running` until the run ends;
+the watermark, the learned data and the champion change only at the end. A run
+that dies half-way therefore leaves the champion serving and its run folder
+behind; the next run deletes that folder and reads the same transcripts again.
+
+`KEFU_RETRAIN_FAULT` (tests only): `crash_during_training` kills the process
+while `rasa train` runs; `hold_lock:<seconds>` sleeps while holding the lock.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+import traceback
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict, List
+
+from finetune import DataError, IntentModel, load_nlu_examples
+from kefu.core import atomic
+from kefu.core.text import normalize_text
+from retrain import gate, intake, redact, review, signals, train_candidate
+from retrain.config import RetrainConfig, RetrainError
+from retrain.lock import RetrainLock
+from retrain.registry import Registry
+from retrain.report import write_report
+from retrieval import Embedder, load_qa
+
+logger = logging.getLogger(__name__)
+
+
+def say(message: str) -> None:
+    print(f"[retrain {datetime.now().strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def learned_dir(config: RetrainConfig) -> Path:
+    return config.state / "learned"
+
+
+def recover(config: RetrainConfig, registry: Registry) -> List[str]:
+    """Deletes what crashed runs left behind; returns their ids."""
+    runs = config.state / "runs"
+    crashed = []
+    if runs.exists():
+        for run in sorted(p for p in runs.iterdir() if p.is_dir()):
+            crashed.append(run.name)
+            shutil.rmtree(run, ignore_errors=True)
+    if registry.clean_temporaries():
+        logger.info("removed temporary files of an interrupted promotion")
+    return crashed
+
+
+def run(config: RetrainConfig, dry_run: bool = False) -> Dict[str, Any]:
+    started = time.perf_counter()
+    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    report: Dict[str, Any] = {"run_id": run_id, "dry_run": dry_run, "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    with RetrainLock(config.state / "retrain.lock"):
+        fault = os.environ.get(train_candidate.FAULT_ENV, "")
+        if fault.startswith("hold_lock:"):
+            time.sleep(float(fault.split(":", 1)[1]))
+        registry = Registry(config)
+        report["recovered_crashed_runs"] = recover(config, registry)
+        if report["recovered_crashed_runs"]:
+            say(f"cleaned up after crashed run(s) {', '.join(report['recovered_crashed_runs'])}; their transcripts are read again")
+        run_dir = config.state / "runs" / run_id
+        run_dir.mkdir(parents=True)
+        (run_dir / "status").write_text("running\n")
+        try:
+            _run(config, registry, run_dir, report, dry_run, started)
+        except RetrainError as exc:
+            report.update(decision="failed", error=str(exc))
+            raise
+        except Exception as exc:  # noqa: BLE001 - unattended: always a report and a one-line reason
+            report.update(decision="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+            raise RetrainError(f"unexpected {type(exc).__name__}: {exc} (traceback in the run report)") from exc
+        finally:
+            report["seconds"] = round(time.perf_counter() - started, 1)
+            report["logs"] = _keep_logs(run_dir, config.state / "reports" / f"{run_id}-logs")
+            write_report(config, report)
+            shutil.rmtree(run_dir, ignore_errors=True)
+    return report
+
+
+def _run(config: RetrainConfig, registry: Registry, run_dir: Path, report: Dict[str, Any], dry_run: bool, started: float) -> None:
+    sig = config.signals
+    champion = registry.champion()
+    report["champion"] = champion["version"]
+    say(f"champion {champion['version']}; reading new transcripts")
+
+    # 1. Intake and redaction.
+    watermark = intake.Watermark(config.state / "watermark.json")
+    found = intake.read_new_transcripts(config, watermark)
+    pii: Counter = Counter()
+    for conversation in found.conversations:
+        for turn in conversation.turns:
+            if turn.text and turn.kind in ("user", "agent"):  # the bot's own templates hold no customer data
+                turn.text, counts = redact.redact(turn.text)
+                pii.update(counts)
+    report["intake"] = {"per_source": found.per_source, "conversations": len(found.conversations), "redacted": dict(pii)}
+    say(f"{len(found.conversations)} conversations with new messages; redacted {sum(pii.values())} pieces of personal data")
+
+    # 2. The champion's view of the new messages.
+    champion_dir = train_candidate.extract_intent_model(champion["archive"], run_dir / "champion")
+    model = IntentModel.load(champion_dir) if champion_dir else None
+    stats = signals.message_stats(found.conversations, model)
+    base_examples = load_nlu_examples(train_candidate.nlu_files([config.path(d) for d in config.data]))
+    labels = sorted({e.intent for e in base_examples})
+    known_texts = {normalize_text(e.text) for e in base_examples}
+    learned = learned_dir(config)
+    pseudo_file = learned / "pseudo_labels.yml"
+    old_pseudo = _examples(pseudo_file)
+    known_texts |= {normalize_text(e.text) for e in old_pseudo}
+    added: Dict[str, Any] = {}
+    embedder = None
+
+    # 3. Review queue (what people should label) and the labels they gave.
+    review_path = config.path(sig.review.file)
+    rows = review.read_review(review_path)
+    reviewed: List = []
+    if sig.reviewed_labels:
+        reviewed, unknown = review.reviewed_labels(rows, labels)
+        reviewed = [(t, i) for t, i in reviewed]
+        if unknown:
+            report["review_labels_unknown"] = sorted({label for _, label in unknown})
+    queue = signals.review_queue(stats, sig.review, known_texts) if sig.review.enabled else []
+
+    # 4. Pseudo-labels.
+    new_pseudo = []
+    if sig.pseudo_labels.enabled:
+        reviewed_texts = {normalize_text(t) for t, _ in reviewed}
+        new_pseudo = signals.pseudo_labels(stats, sig.pseudo_labels, set(labels), known_texts | reviewed_texts,
+                                           Counter(e.intent for e in old_pseudo))
+    added["pseudo_labels"] = len(new_pseudo)
+    added["pseudo_labels_per_intent"] = dict(Counter(i for _, i in new_pseudo))
+    added["reviewed_labels"] = len(reviewed)
+    added["review_queue_new"] = len(queue)
+
+    # 5. Q&A pairs from human agents; 6. candidate intents.
+    qa_new: List = []
+    qa_file = learned / "qa_handoffs.csv"
+    if sig.handoff_qa.enabled:
+        pairs = signals.handoff_pairs(found.conversations, sig.handoff_qa)
+        if pairs:
+            embedder = embedder or Embedder.load()
+            existing = load_qa([qa_file]) if qa_file.exists() else []
+            for qa_source in [config.path("data/qa")]:
+                if qa_source.exists():
+                    existing += load_qa([qa_source])
+            qa_new, dropped = signals.dedupe_pairs(pairs, existing, embedder, sig.handoff_qa.near_duplicate_threshold)
+            added["qa_duplicates_dropped"] = dropped
+    added["qa_pairs"] = len(qa_new)
+    candidates = []
+    if sig.new_intents.enabled and stats:
+        embedder = embedder or Embedder.load()
+        candidates = signals.candidate_intents(stats, sig.new_intents, embedder)
+    added["candidate_intents"] = len(candidates)
+    report["added"] = added
+    say("signals: " + ", ".join(f"{k} {v}" for k, v in added.items() if not isinstance(v, dict)))
+
+    # What the challenger would learn from, and whether that differs from what the champion had.
+    reviewed_fp = _fingerprint(sorted(reviewed))
+    champion_reviewed_fp = champion["metrics"].get("reviewed_fingerprint", _fingerprint([]))
+    retriever = train_candidate.has_retriever(config)
+    something_new = bool(new_pseudo or (qa_new and retriever) or reviewed_fp != champion_reviewed_fp)
+    if not dry_run:
+        if sig.review.enabled:
+            review.write_review(review_path, review.merge_queue(rows, queue, candidates, sig.review.max_queue))
+        if qa_new and not retriever:
+            # No retriever in the pipeline: keep the pairs for `kefu kb add` / when it is added.
+            _write_qa(qa_file, (load_qa([qa_file]) if qa_file.exists() else []) + qa_new)
+            report["qa_file"] = str(qa_file)
+    if not something_new:
+        report["decision"] = "nothing new to learn"
+        if not dry_run:
+            watermark.advance(found.watermarks)
+        say("nothing new to learn; the champion stays")
+        return
+
+    data_dir = run_dir / "data"
+    all_pseudo = [(e.text, e.intent) for e in old_pseudo] + new_pseudo
+    extra = [train_candidate.write_nlu(data_dir / "pseudo_labels.yml", all_pseudo)]
+    reviewed_for_training = [(t, i) for t, i in reviewed if normalize_text(t) not in {normalize_text(e.text) for e in base_examples}]
+    extra.append(train_candidate.write_nlu(data_dir / "reviewed.yml", reviewed_for_training))
+    qa_files = []
+    if retriever and (qa_new or qa_file.exists()):
+        qa_run = run_dir / "qa_handoffs.csv"
+        _write_qa(qa_run, (load_qa([qa_file]) if qa_file.exists() else []) + qa_new)
+        qa_files.append(qa_run)
+    new_labels = sorted(set(labels) | {i for _, i in all_pseudo + reviewed_for_training})
+    mode, why = train_candidate.training_mode(config, champion_dir, new_labels)
+    report["training"] = {"mode": mode, "why": why}
+    if dry_run:
+        report["decision"] = "dry run: would train a challenger"
+        say(f"dry run: would train a challenger ({mode}: {why}); nothing written")
+        return
+
+    # 7. Train the challenger.
+    say(f"training the challenger ({mode}: {why}); log: {run_dir / 'train.log'}")
+    generated = train_candidate.generate_config(config, run_dir / "config.yml", champion_dir if mode == "continued" else None,
+                                                [p for p in qa_files])
+    # Rasa loads every YAML under --data: keep the generated config and the extracted champion out of it.
+    candidate, seconds = train_candidate.rasa_train(config, run_dir, generated, [data_dir])
+    report["training"]["seconds"] = round(seconds, 1)
+    say(f"challenger trained in {seconds:.0f} s; evaluating champion and challenger")
+
+    # 8. Gate.
+    fingerprint = gate.tests_fingerprint(config)
+    before = gate.champion_metrics(champion["metrics"].get("evaluation"), fingerprint)
+    if before is None:
+        before = gate.evaluate_archive(config, champion["archive"], run_dir / "eval-champion")
+        registry.save_metrics(champion["version"], dict(champion["metrics"], evaluation={"tests_fingerprint": fingerprint, "metrics": before}))
+    after = gate.evaluate_archive(config, candidate, run_dir / "eval-challenger")
+    promote, reasons = gate.decide(before, after, config.gate)
+    report["metrics"] = {"champion": before, "challenger": after, "comparison": reasons}
+
+    # 9. Promote or refuse; then the watermark and the learned data move on.
+    if promote:
+        version = registry.promote(candidate, {
+            "evaluation": {"tests_fingerprint": fingerprint, "metrics": after}, "training_mode": mode,
+            "reviewed_fingerprint": reviewed_fp, "previous": champion["version"], "run_id": report["run_id"]})
+        if all_pseudo:
+            atomic.write_bytes(pseudo_file, extra[0].read_bytes())
+        if qa_files:
+            atomic.write_bytes(qa_file, qa_files[0].read_bytes())
+        report["decision"] = "promoted"
+        report["new_champion"] = version
+        report["server"] = registry.notify_server()
+        say(f"promoted {version}; server: {report['server'].get('status') or report['server'].get('reason')}")
+    else:
+        report["decision"] = "refused"
+        say("refused: the challenger is worse beyond tolerance; the champion stays")
+    for line in reasons:
+        say("  " + line)
+    watermark.advance(found.watermarks)
+
+
+def _keep_logs(run_dir: Path, target: Path) -> str | None:
+    """The training and test logs outlive the run folder (errors point at them)."""
+    logs = list(run_dir.glob("*.log")) + list(run_dir.glob("eval-*/rasa_test.log"))
+    if not logs:
+        return None
+    target.mkdir(parents=True, exist_ok=True)
+    for log in logs:
+        name = log.name if log.parent == run_dir else f"{log.parent.name}.log"
+        shutil.copyfile(log, target / name)
+    return str(target)
+
+
+def _examples(path: Path) -> List:
+    try:
+        return load_nlu_examples([path]) if path.exists() else []
+    except DataError as exc:
+        if "No intent examples" in str(exc):
+            return []
+        raise
+
+
+def _fingerprint(items) -> str:
+    return hashlib.sha256(json.dumps(items, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def _write_qa(path: Path, pairs) -> None:
+    with atomic.writing(path) as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "question", "answer", "source", "tags", "timestamp"])
+        for p in pairs:
+            writer.writerow([p.id, p.question, p.answer, p.source or "", ";".join(p.tags), p.timestamp or ""])
+

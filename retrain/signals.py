@@ -1,0 +1,159 @@
+"""Learning signals from redacted transcripts: review queue, pseudo-labels, handoff Q&A, new-intent candidates."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Dict, List, Optional, Sequence, Set, Tuple
+
+import numpy as np
+from scipy.cluster.hierarchy import fcluster, linkage
+
+from kefu.core.payloads import HANDOFF_ACTION, NLU_FALLBACK
+from kefu.core.text import normalize_text
+from retrain.config import HandoffQAConfig, NewIntentConfig, PseudoLabelConfig, ReviewConfig
+from retrain.intake import Conversation
+from retrain.review import CANDIDATE, MESSAGE, ReviewRow
+from retrieval import QAPair, find_duplicates
+
+
+@dataclass
+class MessageStat:
+    """One distinct (normalised) customer message of this run, with the champion's view of it."""
+
+    text: str
+    count: int = 0
+    live_intents: Counter = field(default_factory=Counter)
+    predicted: Optional[str] = None
+    confidence: float = 0.0
+    margin: float = 1.0
+
+    @property
+    def live_intent(self) -> Optional[str]:
+        return self.live_intents.most_common(1)[0][0] if self.live_intents else None
+
+    @property
+    def disagrees(self) -> bool:
+        live = self.live_intent
+        return live is not None and live != NLU_FALLBACK and live != self.predicted
+
+
+def message_stats(conversations: Sequence[Conversation], model) -> List[MessageStat]:
+    """Counts new customer messages (already redacted) and asks the champion's classifier about each."""
+    stats: Dict[str, MessageStat] = {}
+    for conversation in conversations:
+        for turn in conversation.new_user_turns():
+            if turn.text.startswith("/"):  # button payloads, not language
+                continue
+            key = normalize_text(turn.text)
+            if not key:
+                continue
+            stat = stats.setdefault(key, MessageStat(turn.text))
+            stat.count += 1
+            if turn.intent:
+                stat.live_intents[turn.intent] += 1
+    items = list(stats.values())
+    if items and model is not None:
+        for stat, p in zip(items, model.predict([s.text for s in items])):
+            stat.predicted, stat.confidence = p.intent, p.confidence
+            stat.margin = p.ranking[0][1] - p.ranking[1][1] if len(p.ranking) > 1 else 1.0
+    return items
+
+
+def review_queue(stats: Sequence[MessageStat], config: ReviewConfig, known_texts: Set[str]) -> List[ReviewRow]:
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    rows = []
+    for s in stats:
+        if normalize_text(s.text) in known_texts:
+            continue
+        unsure = s.confidence < config.confidence_below
+        close_call = s.margin < 0.1
+        if not (unsure or s.disagrees or close_call):
+            continue
+        disagreement = 1.0 if s.disagrees else (0.5 if close_call else 0.0)
+        reasons = [r for r, on in (("low confidence", unsure), ("live bot disagreed", s.disagrees), ("close call", close_call)) if on]
+        rows.append(ReviewRow(
+            kind=MESSAGE, text=s.text, predicted=s.predicted or "", confidence=round(s.confidence, 4), count=s.count,
+            priority=round(s.count * (1.0 - s.confidence + 0.05) * (1.0 + disagreement), 4),
+            reason=", ".join(reasons), first_seen=now, last_seen=now))
+    return sorted(rows, key=lambda r: -r.priority)
+
+
+def pseudo_labels(stats: Sequence[MessageStat], config: PseudoLabelConfig, labels: Set[str], known_texts: Set[str],
+                  already: Counter) -> List[Tuple[str, str]]:
+    """Confident, agreed predictions not yet in the training data; at most `cap_per_intent` new per intent
+    (and `max_total_per_intent` over all runs), most frequent messages first, so no intent swamps the rest."""
+    by_intent: Dict[str, List[MessageStat]] = defaultdict(list)
+    for s in stats:
+        if (s.predicted in labels and s.confidence >= config.threshold and s.live_intent in (None, s.predicted)
+                and normalize_text(s.text) not in known_texts):
+            by_intent[s.predicted].append(s)
+    chosen = []
+    for intent, group in sorted(by_intent.items()):
+        room = min(config.cap_per_intent, max(0, config.max_total_per_intent - already[intent]))
+        group.sort(key=lambda s: (-s.count, -s.confidence, s.text))
+        chosen += [(s.text, intent) for s in group[:room]]
+    return chosen
+
+
+def handoff_pairs(conversations: Sequence[Conversation], config: HandoffQAConfig) -> List[QAPair]:
+    """A human agent's answer paired with the customer message it answers (the last one since the
+    agent's previous message, skipping greetings and the like). Texts must already be redacted."""
+    pairs = []
+    for conversation in conversations:
+        question = None
+        for turn in conversation.turns:
+            if turn.kind == "user" and turn.text:
+                if turn.intent not in config.skip_intents and not turn.text.startswith("/"):
+                    question = turn
+            elif turn.kind == "action" and turn.action == HANDOFF_ACTION:
+                question = None  # the message that asked for a person is not a question to answer
+            elif turn.kind == "agent" and turn.text:
+                if turn.new and question is not None and len(turn.text.strip()) >= config.min_answer_chars:
+                    digest = hashlib.sha256(f"{conversation.id}\n{turn.timestamp}".encode()).hexdigest()[:12]
+                    when = datetime.fromtimestamp(turn.timestamp, timezone.utc).isoformat(timespec="seconds")
+                    pairs.append(QAPair(f"handoff-{digest}", question.text.strip(), turn.text.strip(),
+                                        source="human agent", tags=["handoff"], timestamp=when))
+                question = None
+    return pairs
+
+
+def dedupe_pairs(new: List[QAPair], existing: List[QAPair], embedder, threshold: float) -> Tuple[List[QAPair], int]:
+    """New pairs that add something: exact and near duplicates of each other or of existing pairs are dropped
+    (retrieval's de-duplication; existing pairs are locked, a newer answer to the same question wins)."""
+    if not new:
+        return [], 0
+    pairs = list(existing) + list(new)
+    vectors = embedder.encode([p.question for p in pairs])
+    result = find_duplicates(pairs, vectors, threshold=threshold, locked=[True] * len(existing) + [False] * len(new))
+    kept = [pairs[i] for i in result.keep if i >= len(existing)]
+    return kept, len(new) - len(kept)
+
+
+def candidate_intents(stats: Sequence[MessageStat], config: NewIntentConfig, embedder) -> List[ReviewRow]:
+    """Clusters of messages that fit no intent (by sentence embedding, average-linkage cosine);
+    each cluster of at least `min_cluster_size` messages becomes a proposal with its most central messages."""
+    pool = [s for s in stats if (s.live_intent in config.fallback_intents) or s.confidence < config.confidence_below]
+    if sum(s.count for s in pool) < config.min_cluster_size or len(pool) < 2:
+        return []
+    vectors = embedder.encode([s.text for s in pool])
+    clusters = fcluster(linkage(vectors, method="average", metric="cosine"), t=config.distance_threshold, criterion="distance")
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    rows = []
+    for cluster in set(clusters):
+        members = [i for i, c in enumerate(clusters) if c == cluster]
+        size = sum(pool[i].count for i in members)
+        if size < config.min_cluster_size:
+            continue
+        centre = vectors[members].mean(0)
+        order = sorted(members, key=lambda i: -float(vectors[i] @ centre))
+        shown = [pool[i].text for i in order[: config.examples_shown]]
+        rows.append(ReviewRow(
+            kind=CANDIDATE, text=shown[0], count=size, priority=float(size),
+            confidence=round(float(np.mean([pool[i].confidence for i in members])), 4),
+            predicted=Counter(pool[i].live_intent or "" for i in members).most_common(1)[0][0],
+            reason=f"{size} messages ({len(members)} distinct) fit no intent",
+            examples=" | ".join(shown), first_seen=now, last_seen=now))
+    return sorted(rows, key=lambda r: -r.priority)

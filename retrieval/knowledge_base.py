@@ -1,0 +1,178 @@
+"""The knowledge base as the bot uses it: a Q&A index plus the decision fitted for it.
+
+`KnowledgeBase.build` is the one way to make it - `rasa train` (through
+bot.components.FaissAnswerRetriever) and `kefu kb build` both call it with the
+same `KBConfig` defaults - so the shell builds exactly what the bot serves:
+optionally adapted embeddings, the index, and the answer/clarify decision
+fitted on k-fold held-out questions (retrieval.calibration). Both live in one
+directory (the decision as an extra JSON file of the index).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Dict, List, Optional, Sequence, Type, Union
+
+from kefu.core.options import Options
+from kefu.core.payloads import KB_NONE, RETRIEVAL_INTENT, ROUTE_NONE, KBCandidate, KBResult, no_scripted_intent
+from retrieval.adapt import AdaptConfig, adapt
+from retrieval.calibration import calibration_set
+from retrieval.config import IndexConfig
+from retrieval.decision import OVERRIDE_INTENT_BELOW, DecisionModel, margins
+from retrieval.embedder import Embedder
+from retrieval.errors import ModelLoadError, RetrievalError
+from retrieval.index import QAIndex
+from retrieval.qa import QAPair
+from retrieval.ranking import SearchResult
+
+logger = logging.getLogger(__name__)
+
+DECISION_FILE = "decision.json"
+
+
+@dataclass
+class KBConfig(Options):
+    """How the knowledge base is built and how it decides; the defaults of both the component and the CLI."""
+
+    # The intent the component sets when the knowledge base should handle the message.
+    retrieval_intent: str = RETRIEVAL_INTENT
+    top_k: int = 5
+    # Precision the answers given must reach on held-out messages, and the lower
+    # precision at which asking "did you mean ..." is still worth it.
+    answer_precision: float = 0.9
+    clarify_precision: float = 0.5
+    # A scripted intent keeps the message when the answer's probability does not beat
+    # its confidence, or when its confidence is at least this: a scripted flow can act
+    # (forms, look-ups, handoff), a stored answer cannot (1.0: compare the two only; 0.5
+    # sent "Is your merino mulesing-free?" to product_availability at 0.78).
+    override_intent_below: float = OVERRIDE_INTENT_BELOW
+    # Intent examples that must never get a knowledge-base answer (calibration negatives).
+    # Other intents' examples are not negatives: many are fair KB questions too, and the
+    # route between a scripted intent and the KB is decided on their confidences.
+    negative_intents: List[str] = field(default_factory=lambda: ["out_of_scope"])
+    max_calibration_negatives: int = 1000
+    # Each answer's questions are split into this many folds for calibration.
+    calibration_folds: int = 3
+    # Share of answers left out of each calibration probe index, whose questions
+    # then stand for on-topic questions the knowledge base cannot answer.
+    calibration_unanswerable: float = 0.15
+    # Fine-tune the embedding model on the Q&A (MultipleNegativesRankingLoss); kept
+    # only if it retrieves better on held-out questions than the frozen model.
+    adapt: bool = False
+    # retrieval.AdaptConfig options (epochs, batch_size, time_budget_minutes, ...).
+    adapt_options: Dict[str, Any] = field(default_factory=dict)
+    seed: int = 42
+    # retrieval.IndexConfig options (model, kind, flat_max, ...).
+    index: Dict[str, Any] = field(default_factory=dict)
+
+    error: ClassVar[Type[Exception]] = RetrievalError
+    what: ClassVar[str] = "knowledge-base"
+
+    def validate(self) -> None:
+        for key in ("answer_precision", "clarify_precision"):
+            self.require(0.0 < float(getattr(self, key)) <= 1.0, f"{key} must be in (0, 1]")
+        self.require(0.0 <= self.override_intent_below <= 1.0, "override_intent_below must be in [0, 1]")
+        self.require(self.top_k >= 1 and self.calibration_folds >= 2, "top_k must be >= 1 and calibration_folds >= 2")
+        self.require(0.0 <= self.calibration_unanswerable < 1.0, "calibration_unanswerable must be in [0, 1)")
+        self.index_config()
+        self.adapt_config()
+
+    def index_config(self) -> IndexConfig:
+        return IndexConfig.from_dict(self.index or {})
+
+    def adapt_config(self) -> AdaptConfig:
+        return AdaptConfig.from_dict({"base_model": self.index_config().model, **(self.adapt_options or {})})
+
+
+class KnowledgeBase:
+    """A searchable index and the decision that turns a search into answer / clarify / intent / none."""
+
+    def __init__(self, index: QAIndex, decision: DecisionModel, config: Optional[KBConfig] = None):
+        self.index = index
+        self.decision = decision
+        self.config = config or KBConfig()
+        self._no_scripted = no_scripted_intent(self.config.retrieval_intent)
+
+    # -------------------------------------------------------------------- build
+    @classmethod
+    def build(cls, pairs: Sequence[QAPair], config: Optional[KBConfig] = None, negatives: Sequence[str] = (),
+              progress: bool = True) -> "KnowledgeBase":
+        """Adapts (if configured), fits the decision on held-out questions and `negatives`, and indexes `pairs`."""
+        config = config or KBConfig()
+        index_config = config.index_config()
+        embedder = Embedder.load(index_config.model, index_config.device)
+        split, adaptation = None, None
+        if config.adapt:
+            adaptation = adapt(pairs, config.adapt_config(), frozen=embedder, progress=progress)
+            embedder = adaptation.embedder
+            if adaptation.adapted:
+                # Calibrate only on questions the adapted model never saw.
+                split = (adaptation.train_pairs_used, adaptation.held_out_pairs)
+        decision = fit_decision(pairs, negatives, config, index_config, embedder, split)
+        index = QAIndex.build(pairs, index_config, embedder=embedder, progress=progress)
+        if adaptation is not None:
+            index.stats["adaptation"] = adaptation.to_dict()
+        index.stats["decision"] = decision.stats
+        logger.info("Knowledge base: %s (%s); decision: %s", index.describe(), index.kind, decision.to_dict())
+        return cls(index, decision, config)
+
+    # ------------------------------------------------------------- persistence
+    def save(self, directory: Union[str, Path]) -> Path:
+        return self.index.save(directory, extras={DECISION_FILE: {"decision": self.decision.to_dict(), "config": self.config.to_dict()}})
+
+    @classmethod
+    def load(cls, directory: Union[str, Path], model: Optional[str] = None, device: str = "auto",
+             config: Optional[KBConfig] = None) -> "KnowledgeBase":
+        """Loads index and decision; `config` overrides the decision options stored with them (not the fitted values)."""
+        stored = QAIndex.read(directory, model=model, device=device)
+        saved = stored.extras.get(DECISION_FILE)
+        if not isinstance(saved, dict) or "decision" not in saved:
+            raise ModelLoadError(f"{directory} is a Q&A index without a decision; build it with `kefu kb build` or `rasa train`")
+        try:
+            decision = DecisionModel.from_dict(saved["decision"])
+            config = config or KBConfig.from_dict(saved.get("config") or {})
+        except (TypeError, RetrievalError) as exc:
+            raise ModelLoadError(f"{directory}/{DECISION_FILE} is corrupt: {exc}") from exc
+        return cls(QAIndex.from_stored(stored), decision, config)
+
+    # ------------------------------------------------------------------ answer
+    def respond(self, texts: Sequence[str], intents: Sequence[Optional[str]], confidences: Sequence[float]) -> List[KBResult]:
+        """Per message: search, then decide between the answer and the classifier's intent (one batched search)."""
+        searchable = [i for i, t in enumerate(texts) if t and t.strip()]
+        results: Dict[int, SearchResult] = dict(zip(searchable, self.index.search([texts[i] for i in searchable], k=self.config.top_k))) \
+            if searchable else {}
+        return [self.decide(results.get(i), intents[i], confidences[i]) for i in range(len(texts))]
+
+    def decide(self, result: Optional[SearchResult], intent: Optional[str], confidence: float) -> KBResult:
+        if result is None or not result.answers:
+            return KBResult(match=KB_NONE, route=ROUTE_NONE, intent_before=intent)
+        scores = [a.score for a in result.answers]
+        decision = self.decision.decide(intent, float(confidence or 0.0), scores[0], float(margins([scores])[0]),
+                                        self.config.override_intent_below, self._no_scripted)
+        best = result.answers[0]
+        return KBResult(
+            match=decision.match, route=decision.route, p_answer=round(decision.p_answer, 4), intent_before=intent,
+            answer=best.answer, question=best.pair.question, source=best.pair.source, id=best.pair.id, score=round(best.score, 4),
+            top_k=[KBCandidate(a.answer, a.pair.question, a.pair.source, a.pair.id, round(a.score, 4)) for a in result.answers],
+        )
+
+
+def fit_decision(pairs: Sequence[QAPair], negatives: Sequence[str], config: KBConfig, index_config: IndexConfig,
+                 embedder: Embedder, split=None) -> DecisionModel:
+    """Fits the decision on held-out questions (k-fold, see retrieval.calibration) and negative messages.
+
+    A held-out question is a positive when its best answer is the right one
+    and a negative otherwise (a wrong answer is what the threshold prevents).
+    """
+    rng = random.Random(config.seed)
+    negatives = rng.sample(list(negatives), min(len(negatives), config.max_calibration_negatives))
+    evidence = calibration_set(pairs, negatives, index_config, embedder, folds=config.calibration_folds, top_k=config.top_k,
+                               seed=config.seed, unanswerable_fraction=config.calibration_unanswerable, split=split)
+    if not evidence.answerable.any():
+        logger.warning("Too little Q&A data to calibrate the knowledge-base decision (no answer has two questions); "
+                       "using conservative defaults.")
+        return DecisionModel()
+    return DecisionModel.fit(evidence.best, evidence.margin, evidence.correct, config.answer_precision, config.clarify_precision)

@@ -1,0 +1,20 @@
+"""The training schedule and time budget shared by the intent classifier and the embedding adaptation."""
+
+from __future__ import annotations
+
+import time
+
+from kefu.core.schedule import TimeBudget, lr_factor
+
+
+def test_warmup_then_linear_decay():
+    assert lr_factor(0, 100, 0.1) == 0.1 and lr_factor(9, 100, 0.1) == 1.0
+    assert lr_factor(55, 100, 0.1) == 0.5 and lr_factor(100, 100, 0.1) == 0.0
+
+
+def test_budget_shortens_the_plan_to_what_fits_and_never_below_what_is_done():
+    budget = TimeBudget(planned=10_000, minutes=0.5 / 60, what="test", every=10)
+    budget.started = time.perf_counter() - 0.4  # 10 steps took 0.4 s: about 1 more fits in 0.5 s
+    assert 10 <= budget.refit(10) < 20
+    unlimited = TimeBudget(planned=500, minutes=None, what="test")
+    assert unlimited.refit(20) == 500

@@ -1,0 +1,50 @@
+"""Review queue merging, pseudo-label caps and the gate's decision, without training anything."""
+
+from collections import Counter
+
+from retrain.config import GateConfig, PseudoLabelConfig, ReviewConfig
+from retrain.gate import decide
+from retrain.review import MESSAGE, ReviewRow, merge_queue, read_review, reviewed_labels, write_review
+from retrain.signals import MessageStat, pseudo_labels, review_queue
+
+
+def stat(text, intent, confidence, count=1, live=None):
+    return MessageStat(text, count, Counter({live or intent: count}), intent, confidence, 0.5)
+
+
+def test_pseudo_labels_are_confident_agreed_new_and_capped_per_intent():
+    stats = [stat(f"where is parcel {i}", "order_status", 0.99, count=10 - i) for i in range(8)]
+    stats += [stat("hello there", "greet", 0.99), stat("hi", "greet", 0.99),  # "hi" is already training data
+              stat("maybe refund", "refund_status", 0.6),                     # not confident
+              stat("parcel or refund", "order_status", 0.99, live="refund_status")]  # live bot disagreed
+    chosen = pseudo_labels(stats, PseudoLabelConfig(threshold=0.95, cap_per_intent=3, max_total_per_intent=100),
+                           {"order_status", "greet", "refund_status"}, {"hi"}, Counter())
+    assert chosen == [("hello there", "greet"), ("where is parcel 0", "order_status"),
+                      ("where is parcel 1", "order_status"), ("where is parcel 2", "order_status")]
+    # Across runs: an intent at its total cap gets no more.
+    assert pseudo_labels(stats, PseudoLabelConfig(threshold=0.95, cap_per_intent=3, max_total_per_intent=5),
+                         {"order_status"}, set(), Counter(order_status=5)) == []
+
+
+def test_review_queue_is_sorted_by_usefulness_and_keeps_labels(tmp_path):
+    stats = [stat("rare unsure", "a", 0.3, count=1), stat("frequent unsure", "a", 0.3, count=9),
+             stat("sure", "a", 0.99, count=50), stat("disputed", "a", 0.8, count=1, live="b")]
+    rows = review_queue(stats, ReviewConfig(confidence_below=0.7), known_texts=set())
+    assert [r.text for r in rows] == ["frequent unsure", "rare unsure", "disputed"]
+    path = tmp_path / "review.csv"
+    write_review(path, merge_queue([], rows, [], max_open=10))
+    edited = read_review(path)
+    edited[1].label = "order_status"
+    merged = merge_queue(edited, review_queue([stat("rare unsure", "a", 0.3, count=4)], ReviewConfig(), set()), [], 10)
+    row = next(r for r in merged if r.text == "rare unsure")
+    assert (row.label, row.count) == ("order_status", 5)
+    labelled, unknown = reviewed_labels(merged + [ReviewRow(MESSAGE, "x", label="no_such_intent")], ["order_status"])
+    assert labelled == [("rare unsure", "order_status")] and unknown == [("x", "no_such_intent")]
+
+
+def test_gate_refuses_any_drop_beyond_its_tolerance():
+    gate = GateConfig(tolerance={"intent_accuracy": 0.01, "story_accuracy": 0.0})
+    champion = {"intent_accuracy": 0.90, "story_accuracy": 1.0}
+    assert decide(champion, {"intent_accuracy": 0.895, "story_accuracy": 1.0}, gate)[0]
+    promote, reasons = decide(champion, {"intent_accuracy": 0.95, "story_accuracy": 0.9}, gate)
+    assert not promote and any("story_accuracy" in r and "WORSE" in r for r in reasons)
