@@ -19,7 +19,7 @@ from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import RasaException
 
-from kefu.core.text import conversation_language
+from kefu.core.text import HANT, conversation_language, conversation_script, to_script
 
 logger = logging.getLogger(__name__)
 
@@ -73,9 +73,30 @@ class BilingualNLG(TemplatedNaturalLanguageGenerator):
 
     async def generate(self, utter_action: Text, tracker: DialogueStateTracker, output_channel: Text, **kwargs: Any) -> Optional[Dict[Text, Any]]:
         if utter_action in self.chinese.responses and language_of(tracker) == "zh":
-            return self.chinese.generate_from_slots(utter_action, tracker.current_slot_values(), output_channel, **kwargs)
+            response = self.chinese.generate_from_slots(utter_action, tracker.current_slot_values(), output_channel, **kwargs)
+            return in_script(response, script_of(tracker))
         return await super().generate(utter_action, tracker, output_channel, **kwargs)
 
 
+def _user_texts(tracker: DialogueStateTracker):
+    return (e.text for e in reversed(tracker.events) if isinstance(e, UserUttered))
+
+
 def language_of(tracker: DialogueStateTracker) -> str:
-    return conversation_language(e.text for e in reversed(tracker.events) if isinstance(e, UserUttered))
+    return conversation_language(_user_texts(tracker))
+
+
+def script_of(tracker: DialogueStateTracker) -> str:
+    return conversation_script(_user_texts(tracker))
+
+
+def in_script(response: Optional[Dict[Text, Any]], script: str) -> Optional[Dict[Text, Any]]:
+    """A Chinese response (text and button titles) in the customer's script: Traditional follows Traditional."""
+    if not response or script != HANT:
+        return response
+    converted = dict(response)
+    if isinstance(converted.get("text"), str):
+        converted["text"] = to_script(converted["text"], script)
+    if converted.get("buttons"):
+        converted["buttons"] = [{**b, "title": to_script(str(b.get("title", "")), script)} for b in converted["buttons"]]
+    return converted

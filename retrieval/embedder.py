@@ -72,7 +72,7 @@ class Embedder:
             batch_size=batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
-            show_progress_bar=len(texts) >= PROGRESS_MIN_TEXTS if progress is None else progress,
+            show_progress_bar=runtime.show_progress(len(texts) >= PROGRESS_MIN_TEXTS if progress is None else progress),
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 

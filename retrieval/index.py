@@ -12,13 +12,14 @@ from typing import Dict, Iterable, List, Optional, Sequence, Set, Union
 
 import numpy as np
 
-from kefu.core import runtime
-from kefu.core.text import needs_lexical, normalize_text, transformer_weight
+from kefu.core import runtime, sentence_encoder
+from kefu.core.text import needs_lexical, normalize_text, to_simplified, transformer_weight
 from retrieval.config import IndexConfig
 from retrieval.dedupe import Merge, find_duplicates
 from retrieval.embedder import Embedder
 from retrieval.errors import QADataError, RetrievalError
 from retrieval.lexical import LexicalScorer
+from retrieval.multilingual import MultilingualView
 from retrieval.qa import QAPair, answer_text_entries, is_answer_text
 from retrieval.ranking import Hit, SearchResult, group_by_answer
 from retrieval.store import StoredIndex, load_index, save_index
@@ -57,6 +58,7 @@ class QAIndex:
         stats: Optional[dict] = None,
         created_at: Optional[str] = None,
         lexical: Optional[LexicalScorer] = None,
+        multilingual: Optional[MultilingualView] = None,
     ):
         self.embedder = embedder
         self.vectors = vectors
@@ -66,6 +68,7 @@ class QAIndex:
         self.stats = dict(stats or {})
         self.created_at = created_at
         self.lexical = lexical
+        self.multilingual = multilingual
         # What the last build merged (not stored; `add` returns its own merges).
         self.merges: List[Merge] = []
         self.vectors.set_search_params(config.hnsw_ef_search, config.ivf_nprobe)
@@ -89,10 +92,11 @@ class QAIndex:
             pairs = pairs + answer_text_entries(pairs)
         embedder = embedder or Embedder.load(config.model, config.device)
         config = dataclasses.replace(config, model=embedder.name)
+        fold = to_simplified if config.fold_traditional else (lambda text: text)
         started = time.perf_counter()
-        vectors = embedder.encode([p.question for p in pairs], config.batch_size, progress=None if progress else False)
+        vectors = embedder.encode([fold(p.question) for p in pairs], config.batch_size, progress=None if progress else False)
         embedded = time.perf_counter()
-        readable = embedder.coverage([p.question for p in pairs]) >= config.lexical_min_coverage
+        readable = embedder.coverage([fold(p.question) for p in pairs]) >= config.lexical_min_coverage
         deduped = find_duplicates(pairs, vectors, config.dedupe_threshold, readable=readable)
         kept = [pairs[i] for i in deduped.keep]
         ids = np.arange(len(kept), dtype=np.int64)
@@ -107,12 +111,20 @@ class QAIndex:
             "device": embedder.device,
         }
         coverage = np.where(readable[deduped.keep], 1.0, 0.0) if len(kept) else np.zeros(0)
+        poorly_read = needs_lexical(coverage, config.lexical_min_coverage, config.lexical_min_share)
+        multilingual = None
+        if config.multilingual == "on" or (config.multilingual == "auto" and poorly_read):
+            encoder = sentence_encoder.load(config.multilingual_encoder)
+            if encoder is not None:
+                multilingual = MultilingualView.build(encoder, ids, [fold(p.question) for p in kept], config)
         lexical = None
-        if config.lexical == "on" or (config.lexical == "auto" and needs_lexical(coverage, config.lexical_min_coverage, config.lexical_min_share)):
-            lexical = LexicalScorer.build(ids, [p.question for p in kept])
+        if config.lexical == "on" or (config.lexical == "auto" and poorly_read and multilingual is None):
+            lexical = LexicalScorer.build(ids, [fold(p.question) for p in kept])
         stats["lexical"] = lexical is not None
+        stats["multilingual"] = multilingual.name if multilingual is not None else None
         stats["questions_poorly_read"] = round(float((coverage < config.lexical_min_coverage).mean()), 4)
-        index = cls(embedder, index_vectors, dict(zip(ids.tolist(), kept)), config, next_id=len(kept), stats=stats, lexical=lexical)
+        index = cls(embedder, index_vectors, dict(zip(ids.tolist(), kept)), config, next_id=len(kept), stats=stats, lexical=lexical,
+                    multilingual=multilingual)
         index.merges = deduped.merges
         logger.info("Built %s index of %d Q&A pairs (%d merged)", index.kind, len(index), len(deduped.merges))
         return index
@@ -126,7 +138,7 @@ class QAIndex:
         if self.config.index_answers:
             indexed = {normalize_text(p.answer) for p in self.pairs.values() if is_answer_text(p)}
             pairs = pairs + [e for e in answer_text_entries(pairs) if normalize_text(e.answer) not in indexed]
-        new_vectors = self.embedder.encode([p.question for p in pairs], self.config.batch_size, progress=None if progress else False)
+        new_vectors = self.embedder.encode([self._fold(p.question) for p in pairs], self.config.batch_size, progress=None if progress else False)
         related = self._related_entries(pairs)
         candidates = [self.pairs[v] for v in related] + list(pairs)
         deduped = find_duplicates(
@@ -134,7 +146,7 @@ class QAIndex:
             np.vstack([self.vectors.reconstruct(np.asarray(related, dtype=np.int64)), new_vectors]),
             self.config.dedupe_threshold,
             locked=[True] * len(related) + [False] * len(pairs),
-            readable=self.embedder.coverage([p.question for p in candidates]) >= self.config.lexical_min_coverage,
+            readable=self.embedder.coverage([self._fold(p.question) for p in candidates]) >= self.config.lexical_min_coverage,
         )
         keep = set(deduped.keep)
         replaced = [related[i] for i in range(len(related)) if i not in keep]
@@ -144,7 +156,9 @@ class QAIndex:
         ids = np.arange(self.next_id, self.next_id + len(new_rows), dtype=np.int64)
         self.vectors.add(new_vectors[new_rows], ids, progress=progress)
         if self.lexical is not None:
-            self.lexical.add(ids, [pairs[row].question for row in new_rows])
+            self.lexical.add(ids, [self._fold(pairs[row].question) for row in new_rows])
+        if self.multilingual is not None:
+            self.multilingual.add(ids, [self._fold(pairs[row].question) for row in new_rows])
         self.next_id += len(new_rows)
         for vector_id, row in zip(ids.tolist(), new_rows):
             self._insert(vector_id, pairs[row])
@@ -181,37 +195,62 @@ class QAIndex:
         missing = answer_text_entries([p for key, p in questions.items() if key not in entries])
         if missing:
             ids = np.arange(self.next_id, self.next_id + len(missing), dtype=np.int64)
-            self.vectors.add(self.embedder.encode([p.question for p in missing], self.config.batch_size, progress=False), ids, progress=False)
+            self.vectors.add(self.embedder.encode([self._fold(p.question) for p in missing], self.config.batch_size, progress=False), ids, progress=False)
             if self.lexical is not None:
-                self.lexical.add(ids, [p.question for p in missing])
+                self.lexical.add(ids, [self._fold(p.question) for p in missing])
+            if self.multilingual is not None:
+                self.multilingual.add(ids, [self._fold(p.question) for p in missing])
             self.next_id += len(missing)
             for vector_id, pair in zip(ids.tolist(), missing):
                 self._insert(vector_id, pair)
 
     # ------------------------------------------------------------------ search
-    def search(self, queries: Queries, k: int = 5) -> List[SearchResult]:
+    def search(self, queries: Queries, k: int = 5, multilingual_vectors: Optional[np.ndarray] = None) -> List[SearchResult]:
         """Per query: the k best matched questions (`hits`) and the k best answers (`answers`).
 
         Takes texts or query vectors (normalised here; their `query` is None).
-        A blank question gets no results.
+        A blank question gets no results. `multilingual_vectors`: the queries'
+        vectors from the multilingual encoder when the caller has them already
+        (the intent classifier computed them: one encoder pass per message).
         """
         texts, vectors, coverage = self._query_vectors(queries)
         if not len(vectors) or not self.pairs:
             return [SearchResult(t, [], []) for t in texts]
         candidates = max(k, self.config.candidates)
         scores, ids = self.vectors.search(vectors, candidates)
-        # Weight of the embedding score per query: 1.0 unless n-gram scores exist and the tokenizer reads the query poorly.
-        weights = transformer_weight(coverage) if self.lexical is not None and coverage is not None else np.ones(len(texts))
+        # Weight of the main embedding's score per query: 1.0 unless a second view exists and the tokenizer reads the query poorly.
+        second_view = self.multilingual is not None or self.lexical is not None
+        weights = transformer_weight(coverage) if second_view and coverage is not None else np.ones(len(texts))
+        if self.multilingual is not None and (weights < 1.0).any() and multilingual_vectors is None:
+            multilingual_vectors = self.multilingual.encode([self._fold(t) for t in texts])
         results = []
         for row, (text, row_scores, row_ids) in enumerate(zip(texts, scores, ids)):
             if text is not None and not text.strip():
                 results.append(SearchResult(text, [], []))
                 continue
             dense = {int(i): float(s) for s, i in zip(row_scores, row_ids) if i >= 0}
-            scored = self._blend(text, vectors[row], dense, weights[row], candidates) if weights[row] < 1.0 else dense
+            if weights[row] >= 1.0:
+                scored = dense
+            elif self.multilingual is not None:
+                scored = self._blend_multilingual(vectors[row], multilingual_vectors[row], dense, weights[row], candidates)
+            else:
+                scored = self._blend(self._fold(text), vectors[row], dense, weights[row], candidates)
             hits = [Hit(score, self.pairs[i]) for i, score in sorted(scored.items(), key=lambda item: -item[1])]
             results.append(SearchResult(text, hits[:k], group_by_answer(hits, self.config.answer_bonus)[:k]))
         return results
+
+    def _blend_multilingual(self, vector: np.ndarray, multilingual_vector: np.ndarray, dense: Dict[int, float], weight: float,
+                            candidates: int) -> Dict[int, float]:
+        """w * main cosine + (1 - w) * multilingual cosine over the union of both candidate lists."""
+        other, of_dense = self.multilingual.scores(multilingual_vector, candidates, also=list(dense))
+        other = {**of_dense, **other}
+        missing_dense = [i for i in other if i not in dense]
+        if missing_dense:
+            dense = {**dense, **dict(zip(missing_dense, (self.vectors.reconstruct(np.asarray(missing_dense)) @ vector).tolist()))}
+        return {i: weight * dense[i] + (1.0 - weight) * other.get(i, 0.0) for i in dense}
+
+    def _fold(self, text: Optional[str]) -> Optional[str]:
+        return to_simplified(text) if text and self.config.fold_traditional else text
 
     def _blend(self, text: str, vector: np.ndarray, dense: Dict[int, float], weight: float, candidates: int) -> Dict[int, float]:
         """w * embedding cosine + (1 - w) * n-gram cosine over the union of both candidate lists."""
@@ -227,7 +266,7 @@ class QAIndex:
         """Writes the index directory atomically (HNSW tombstones compacted first); `extras`: JSON files kept with it."""
         self.vectors = self.vectors.compacted(self.config)
         stored = StoredIndex(self.embedder, self.vectors, self.pairs, self.config, self.next_id, self.stats,
-                             self.created_at, self.lexical, dict(extras or {}))
+                             self.created_at, self.lexical, self.multilingual, dict(extras or {}))
         self.created_at = save_index(stored, Path(directory))
         return Path(directory)
 
@@ -247,7 +286,7 @@ class QAIndex:
     @classmethod
     def from_stored(cls, stored: StoredIndex) -> "QAIndex":
         return cls(stored.embedder, stored.vectors, stored.pairs, stored.config, stored.next_id, stored.stats,
-                   stored.created_at, lexical=stored.lexical)
+                   stored.created_at, lexical=stored.lexical, multilingual=stored.multilingual)
 
     # ------------------------------------------------------------------ access
     def __len__(self) -> int:
@@ -276,12 +315,14 @@ class QAIndex:
             vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
             return [None] * len(vectors), vectors, None
         texts = [queries] if isinstance(queries, str) else list(queries)
+        folded = [self._fold(t) for t in texts]
         if len(texts) <= QUERY_BATCH:
             # The per-message path: one tokenization gives the vectors and the coverage.
-            vectors, coverage = self.embedder.encode_queries(texts)
+            vectors, coverage = self.embedder.encode_queries(folded)
             return texts, vectors, coverage
-        vectors = self.embedder.encode(texts, self.config.batch_size, progress=False)
-        return texts, vectors, self.embedder.coverage(texts) if self.lexical is not None else None
+        vectors = self.embedder.encode(folded, self.config.batch_size, progress=False)
+        second_view = self.lexical is not None or self.multilingual is not None
+        return texts, vectors, self.embedder.coverage(folded) if second_view else None
 
     def _related_entries(self, pairs: Sequence[QAPair]) -> List[int]:
         """Entries that can be duplicates of `pairs`: same normalised question or answer."""
@@ -306,6 +347,8 @@ class QAIndex:
         self.vectors.remove(vector_ids)
         if self.lexical is not None:
             self.lexical.remove(vector_ids)
+        if self.multilingual is not None:
+            self.multilingual.remove(vector_ids)
         removed = [self.pairs.pop(v) for v in vector_ids]
         for vector_id, pair in zip(vector_ids, removed):
             self._answer_texts -= is_answer_text(pair)

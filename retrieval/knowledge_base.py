@@ -14,7 +14,9 @@ import logging
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Dict, List, Optional, Sequence, Type, Union
+from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple, Type, Union
+
+import numpy as np
 
 from kefu.core.options import Options
 from kefu.core.payloads import KB_NONE, RETRIEVAL_INTENT, ROUTE_NONE, KBCandidate, KBResult, no_scripted_intent
@@ -139,11 +141,22 @@ class KnowledgeBase:
         return cls(QAIndex.from_stored(stored), decision, config)
 
     # ------------------------------------------------------------------ answer
-    def respond(self, texts: Sequence[str], intents: Sequence[Optional[str]], confidences: Sequence[float]) -> List[KBResult]:
-        """Per message: search, then decide between the answer and the classifier's intent (one batched search)."""
+    def respond(self, texts: Sequence[str], intents: Sequence[Optional[str]], confidences: Sequence[float],
+                vectors: Optional[Sequence[Optional[Tuple[str, np.ndarray]]]] = None) -> List[KBResult]:
+        """Per message: search, then decide between the answer and the classifier's intent (one batched search).
+
+        `vectors`: per message, (encoder name, vector) from the intent classifier's multilingual view;
+        reused when the index's view uses the same encoder.
+        """
         searchable = [i for i, t in enumerate(texts) if t and t.strip()]
-        results: Dict[int, SearchResult] = dict(zip(searchable, self.index.search([texts[i] for i in searchable], k=self.config.top_k))) \
-            if searchable else {}
+        given = None
+        view = self.index.multilingual
+        if searchable and vectors is not None and view is not None:
+            found = [vectors[i] for i in searchable]
+            if all(v is not None and v[0] == view.name for v in found):
+                given = np.stack([v[1] for v in found])
+        results: Dict[int, SearchResult] = dict(zip(searchable, self.index.search([texts[i] for i in searchable], k=self.config.top_k,
+                                                                                    multilingual_vectors=given))) if searchable else {}
         return [self.decide(results.get(i), intents[i], confidences[i]) for i in range(len(texts))]
 
     def decide(self, result: Optional[SearchResult], intent: Optional[str], confidence: float) -> KBResult:

@@ -23,6 +23,7 @@ from retrieval.config import IndexConfig
 from retrieval.embedder import Embedder
 from retrieval.errors import ModelLoadError, RetrievalError
 from retrieval.lexical import LexicalScorer
+from retrieval.multilingual import MultilingualView
 from retrieval.qa import QAPair, is_answer_text
 from retrieval.vectors import VectorIndex
 
@@ -46,6 +47,7 @@ class StoredIndex:
     stats: Dict[str, Any] = field(default_factory=dict)
     created_at: Optional[str] = None
     lexical: Optional[LexicalScorer] = None
+    multilingual: Optional[MultilingualView] = None
     # Other JSON documents kept with the index (file name -> value), e.g. the knowledge base's decision.
     extras: Dict[str, Any] = field(default_factory=dict)
 
@@ -88,6 +90,8 @@ def save_index(stored: StoredIndex, directory: Path) -> str:
                 embedder.save(tmp / MODEL_DIR)
             if stored.lexical is not None:
                 stored.lexical.save(tmp)
+            if stored.multilingual is not None:
+                stored.multilingual.save(tmp)
             for name, value in stored.extras.items():
                 (tmp / name).write_text(json.dumps(value, indent=2, ensure_ascii=False), encoding="utf-8")
             (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
@@ -132,6 +136,11 @@ def load_index(directory: Path, model: Optional[str] = None, embedder: Optional[
     check_model(manifest, embedder, directory)
     config = IndexConfig.from_dict(dict(manifest["config"], model=manifest["embedding_model"]["name"]))
     lexical = LexicalScorer.load(directory) if (manifest.get("build_stats") or {}).get("lexical") else None
+    encoder_name = (manifest.get("build_stats") or {}).get("multilingual")
+    multilingual = MultilingualView.load(directory, encoder_name) if encoder_name else None
+    if multilingual is not None and len(multilingual.vectors) != faiss_index.ntotal:
+        raise ModelLoadError(f"Index {directory} is inconsistent: {len(multilingual.vectors)} multilingual vectors for "
+                             f"{faiss_index.ntotal} entries; rebuild it with `kefu kb build`")
     extras = {}
     for name in manifest.get("extras") or []:
         try:
@@ -139,7 +148,7 @@ def load_index(directory: Path, model: Optional[str] = None, embedder: Optional[
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"Index {directory}: {name} is missing or corrupt ({exc}); rebuild it with `kefu kb build`") from exc
     return StoredIndex(embedder, vectors, pairs, config, manifest["next_id"], manifest.get("build_stats") or {},
-                       manifest["created_at"], lexical, extras)
+                       manifest["created_at"], lexical, multilingual, extras)
 
 
 def _is_kind(faiss_index, kind: str) -> bool:

@@ -25,6 +25,7 @@ from typing import Iterable, Optional, Set, Tuple
 
 import numpy as np
 
+from kefu.core import runtime
 from retrieval.config import IndexConfig
 
 logger = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ class VectorIndex:
 
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         ids = np.ascontiguousarray(ids, dtype=np.int64)
-        show = progress and len(vectors) >= PROGRESS_MIN_VECTORS
+        show = runtime.show_progress(progress and len(vectors) >= PROGRESS_MIN_VECTORS)
         with tqdm(total=len(vectors), desc=f"indexing ({self.kind})", unit="vec", disable=not show, dynamic_ncols=True) as bar:
             for start in range(0, len(vectors), ADD_CHUNK):
                 self.index.add_with_ids(vectors[start : start + ADD_CHUNK], ids[start : start + ADD_CHUNK])

@@ -14,7 +14,7 @@ import ast
 import sys
 from pathlib import Path
 
-PACKAGES = ("kefu", "finetune", "retrieval", "bot", "retrain")
+PACKAGES = ("kefu", "finetune", "retrieval", "bot", "retrain", "desk", "cluster")
 
 
 def local_project_imports(root: Path):

@@ -20,13 +20,16 @@ echo "== 1/3 rasa data validate + train"
 "$rasa" train --data data --config config.yml --domain domain.yml --out "$build/models" --fixed-model-name kefu
 model="$root/$build/models/kefu.tar.gz"
 
-echo "== 2/3 conversation tests (tests/test_stories.yml) and held-out NLU test"
+echo "== 2/3 conversation tests (tests/test_stories.yml gating, tests/test_stories_zh.yml reported) and held-out NLU tests"
 "$rasa" test --model "$model" --stories tests/test_stories.yml --nlu tests/data/nlu.yml \
   --out "$build/results" --fail-on-prediction-errors
 "$py" scripts/summarize_rasa_test.py "$build/results"
+# Chinese conversations are reported, not gating yet: 2 of 42 stories still fail (see README, Chinese and English).
 "$rasa" test --model "$model" --stories tests/test_stories_zh.yml --nlu tests/data/nlu_zh.yml \
   --out "$build/results-zh" >"$build/rasa-test-zh.log" 2>&1
 "$py" scripts/summarize_rasa_test.py "$build/results-zh" "held-out Chinese NLU"
+echo "-- English next to Chinese (Traditional, mixed, knowledge base, latency) through the trained model"
+"$py" scripts/language_report.py --model "$model" --out "$build/language_report.json"
 
 echo "== 3/3 pytest (unit tests + live server with the trained model)"
 KEFU_TEST_MODEL="$model" "$py" -m pytest -q -p no:cacheprovider

@@ -9,7 +9,10 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from bot.actions.order_texts import customer_language, in_customer_script
 from kefu.core.payloads import KB_HIGH, KB_KEY, KBResult
+
+SOURCE_LABEL = {"en": "Source: ", "zh": "来源："}
 
 
 def latest_kb_result(tracker: Tracker) -> KBResult:
@@ -41,7 +44,8 @@ class ActionAnswerFromKB(Action):
             return []
         text = result.answer
         if result.source:
-            text += f"\n\nSource: {result.source}"
+            text += f"\n\n{SOURCE_LABEL.get(customer_language(tracker), SOURCE_LABEL['en'])}{result.source}"
+        text = in_customer_script(text, tracker)
         dispatcher.utter_message(text=text, json_message={KB_KEY: {"id": result.id, "source": result.source, "score": result.score,
                                                                    "p_answer": result.p_answer}})
         return []

@@ -11,7 +11,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.actions.order_texts import cancel_outcome, customer_language, describe_order, order_kept
+from bot.actions.order_texts import cancel_outcome, customer_language, describe_order, in_customer_script, order_kept
 from bot.actions.orders_db import OrdersDB
 
 ORDER_NUMBER_DIGITS = 6
@@ -82,7 +82,7 @@ class ActionOrderStatus(Action):
         if order is None:
             dispatcher.utter_message(response="utter_order_not_found", order_number=number or "")
         else:
-            dispatcher.utter_message(text=describe_order(order, customer_language(tracker)))
+            dispatcher.utter_message(text=in_customer_script(describe_order(order, customer_language(tracker)), tracker))
         return _clear_form_slots()
 
 
@@ -95,9 +95,9 @@ class ActionCancelOrder(Action):
         if not number:
             dispatcher.utter_message(response="utter_invalid_order_number")
         elif tracker.get_slot("cancel_confirmed") is not True:
-            dispatcher.utter_message(text=order_kept(number, customer_language(tracker)))
+            dispatcher.utter_message(text=in_customer_script(order_kept(number, customer_language(tracker)), tracker))
         else:
             db = OrdersDB()
             cancelled_now = db.cancel(number).cancelled
-            dispatcher.utter_message(text=cancel_outcome(number, cancelled_now, db.get(number), customer_language(tracker)))
+            dispatcher.utter_message(text=in_customer_script(cancel_outcome(number, cancelled_now, db.get(number), customer_language(tracker)), tracker))
         return _clear_form_slots()

@@ -13,11 +13,20 @@ from typing import Optional, Text
 from rasa_sdk import Tracker
 
 from bot.actions.orders_db import CANCELLED, DELIVERED, PROCESSING, SHIPPED, Order
-from kefu.core.text import conversation_language
+from kefu.core.text import conversation_language, conversation_script, to_script
+
+
+def _user_texts(tracker: Tracker):
+    return (e.get("text") for e in reversed(tracker.events) if e.get("event") == "user")
 
 
 def customer_language(tracker: Tracker) -> str:
-    return conversation_language(e.get("text") for e in reversed(tracker.events) if e.get("event") == "user")
+    return conversation_language(_user_texts(tracker))
+
+
+def in_customer_script(text: str, tracker: Tracker) -> str:
+    """A Chinese text in the script the customer writes (Traditional for Hong Kong and Taiwan customers)."""
+    return to_script(text, conversation_script(_user_texts(tracker)))
 
 
 def _day(iso: Optional[str], language: str) -> Optional[str]:

@@ -30,7 +30,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from kefu.core.errors import KefuError
-from kefu.core.payloads import KB_KEY, ROUTE_ANSWER, ROUTE_CLARIFY, KBResult
+from kefu.core.payloads import KB_KEY, ROUTE_ANSWER, ROUTE_CLARIFY, SENTENCE_VECTOR_KEY, KBResult
 from retrieval import KBConfig, KnowledgeBase, load_qa
 
 logger = logging.getLogger(__name__)
@@ -116,7 +116,8 @@ class FaissAnswerRetriever(GraphComponent):
             return messages
         results = self.knowledge_base.respond([(m.get(TEXT) or "").strip() for m in messages],
                                               [i.get(INTENT_NAME_KEY) for i in intents],
-                                              [float(i.get(PREDICTED_CONFIDENCE_KEY) or 0.0) for i in intents])
+                                              [float(i.get(PREDICTED_CONFIDENCE_KEY) or 0.0) for i in intents],
+                                              [m.get(SENTENCE_VECTOR_KEY) for m in messages])
         name = self.kb_config.retrieval_intent
         for message, result in zip(messages, results):
             message.set(KB_KEY, result.to_payload(), add_to_output=True)

@@ -23,7 +23,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from finetune import Example, FinetuneError, IntentModel, TrainConfig, train
 from kefu.core.errors import KefuError
-from kefu.core.payloads import IN_DOMAIN_KEY
+from kefu.core.payloads import IN_DOMAIN_KEY, SENTENCE_VECTOR_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -130,4 +130,7 @@ class TransformerIntentClassifier(GraphComponent, IntentClassifier):
                 add_to_output=True,
             )
             message.set(IN_DOMAIN_KEY, round(prediction.in_domain, 4), add_to_output=True)
+            if prediction.vector is not None:
+                # For the knowledge base: the same encoder's vector, not computed twice (not in the parse output).
+                message.set(SENTENCE_VECTOR_KEY, (self.model.encoder.name, prediction.vector))
         return messages

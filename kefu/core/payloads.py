@@ -19,6 +19,9 @@ RETRIEVAL_INTENT = "faq"
 # ---------------------------------------------------------------- parse data
 KB_KEY = "kb"                       # bot.components.FaissAnswerRetriever -> tracker.latest_message["kb"]
 IN_DOMAIN_KEY = "intent_in_domain"  # bot.components.TransformerIntentClassifier: nearest-example similarity
+# The message's multilingual sentence vector (kefu.core.sentence_encoder), left on the message by the
+# classifier for the knowledge base (not in the parse output): one encoder pass per message.
+SENTENCE_VECTOR_KEY = "kefu_sentence_vector"
 
 # The kb_match slot rules and stories branch on.
 KB_HIGH, KB_LOW, KB_NONE = "high", "low", "none"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from typing import Optional
 
 # Environment defaults; an explicit environment variable always wins.
@@ -57,6 +58,11 @@ def set_threads(threads: int) -> None:
         return
     if faiss.omp_get_max_threads() != threads:
         faiss.omp_set_num_threads(threads)
+
+
+def show_progress(wanted: bool = True) -> bool:
+    """Progress bars on a terminal only: a log file or CI output gets the summary lines, not a bar per step."""
+    return bool(wanted) and sys.stderr.isatty()
 
 
 def pick_device(preference: str = "auto") -> str:

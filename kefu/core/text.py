@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
@@ -26,11 +27,23 @@ def normalize_text(text: str) -> str:
 
 
 # ------------------------------------------------------------------ language
+# Short Latin-letter replies that people write in any language: they say nothing about it.
+_NEUTRAL_WORDS = {
+    "ok", "okay", "okk", "k", "kk", "yes", "yep", "yeah", "ya", "no", "nope", "hi", "hey", "hello", "bye", "thx", "ty",
+    "lol", "haha", "hh", "hhh", "hmm", "em", "en", "ah", "oh", "wow", "sorry", "pls", "plz", "please", "thanks", "thank",
+    "you", "u", "good", "fine", "cool", "nice", "ok.", "id", "no.", "app", "vip", "dd", "kf",
+}
+_WORD = re.compile(r"[A-Za-z]+")
+
+
 def detect_language(text: Optional[str]) -> Optional[str]:
-    """'zh', 'en', or None for text without letters (payloads, order numbers, emoji).
+    """'zh', 'en', or None when the text says nothing about the language.
 
     No model needed for the two languages the store serves: a message with a
-    real share of CJK characters is Chinese.
+    real share of CJK characters is Chinese. None for button payloads
+    (`/affirm`), order numbers, emoji, and short replies written the same in
+    any language ("ok", "yes", "thx", "hi"): those keep the conversation's
+    language instead of switching a Chinese customer to English.
     """
     if not text or text.startswith("/"):
         return None
@@ -38,16 +51,70 @@ def detect_language(text: Optional[str]) -> Optional[str]:
     latin = len(_LATIN.findall(text))
     if cjk and cjk * 5 >= latin:  # a Chinese character carries about as much as a short English word
         return "zh"
-    return "en" if latin else None
+    if not latin:
+        return None
+    words = [w.lower() for w in _WORD.findall(text)]
+    if len(words) <= 2 and all(w in _NEUTRAL_WORDS for w in words):
+        return None
+    return "en"
 
 
 def conversation_language(user_texts_newest_first: Iterable[Optional[str]], default: str = "en") -> str:
-    """The language of the latest user message that has letters (payloads and numbers carry none)."""
+    """The language of the latest user message that says which (payloads, numbers and "ok" say nothing)."""
     for text in user_texts_newest_first:
         language = detect_language(text)
         if language:
             return language
     return default
+
+
+# ------------------------------------------------------------- Chinese scripts
+HANS, HANT = "hans", "hant"  # Simplified, Traditional
+
+
+@lru_cache(maxsize=None)
+def _converter(config: str):
+    import opencc
+
+    return opencc.OpenCC(config)
+
+
+def to_simplified(text: str) -> str:
+    """Traditional characters folded to Simplified (OpenCC t2s); other text unchanged.
+
+    Models and knowledge bases are trained on Simplified Chinese; customers in
+    Hong Kong and Taiwan write Traditional. Folding at the input makes both one.
+    """
+    if not text or not _CJK.search(text):
+        return text
+    return _converter("t2s").convert(text)
+
+
+def chinese_script(text: Optional[str]) -> Optional[str]:
+    """HANT when the text has Traditional-only characters, HANS when it has Simplified-only ones, else None."""
+    if not text or not _CJK.search(text):
+        return None
+    if _converter("t2s").convert(text) != text:
+        return HANT
+    if _converter("s2t").convert(text) != text:
+        return HANS
+    return None
+
+
+def conversation_script(user_texts_newest_first: Iterable[Optional[str]], default: str = HANS) -> str:
+    """The Chinese script of the latest user message that shows one."""
+    for text in user_texts_newest_first:
+        script = chinese_script(text)
+        if script:
+            return script
+    return default
+
+
+def to_script(text: str, script: str) -> str:
+    """A Simplified text in the customer's script (Traditional: OpenCC s2t; Simplified: unchanged)."""
+    if script != HANT or not text or not _CJK.search(text):
+        return text
+    return _converter("s2t").convert(text)
 
 
 # ------------------------------------------------------------ tokenizer coverage

@@ -82,3 +82,22 @@ def test_order_texts_in_chinese():
     assert describe_order(shipped, "zh") == "好消息：您的订单 104233（Merino sweater）已经发货，承运商 UPS，物流单号 1Z999。预计送达：3月7日。"
     assert describe_order(shipped).startswith("Good news: your order 104233 (Merino sweater) has shipped with UPS")
     assert "无法再取消" in cancel_outcome("104233", False, shipped, "zh")
+
+
+@pytest.mark.parametrize("history, language", [
+    (["ok", "我想查一下订单"], "zh"),            # "ok" after Chinese keeps Chinese
+    (["👍", "104233", "订单到哪了"], "zh"),       # emoji and a bare number carry no language
+    (["好的", "where is my order"], "zh"),        # a Chinese reply switches to Chinese
+    (["thx", "yes", "where is my parcel"], "en"),
+    (["yes please", "你好"], "zh"),
+    (["where is 订单 104233"], "zh"),
+])
+def test_short_and_mixed_messages_keep_the_conversation_language(history, language):
+    assert conversation_language(history) == language
+
+
+def test_traditional_customers_get_traditional_replies(tmp_path):
+    nlg = _nlg(tmp_path, "utter_greet:\n  text: 您好！有什么可以帮您？\n  buttons:\n    - title: 查订单\n      payload: /order_status\n")
+    hant = _say(nlg, "請問訂單在哪裡", "utter_greet")
+    assert hant["text"] == "您好！有什麼可以幫您？" and hant["buttons"][0]["title"] == "查訂單"
+    assert _say(nlg, "请问订单在哪里", "utter_greet")["text"] == "您好！有什么可以帮您？"

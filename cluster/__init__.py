@@ -1,0 +1,1 @@
+"""Scale-out: replicas behind nginx on PostgreSQL, Redis and a model server (orchestration floor)."""

@@ -1,0 +1,1 @@
+"""The agent desk: where people take over handed-off conversations (orchestration floor)."""
