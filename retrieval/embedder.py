@@ -89,7 +89,7 @@ class Embedder:
         from sentence_transformers.util import batch_to_device
 
         tokenizer = self.model.tokenizer
-        features = self.model.tokenize(list(texts))
+        features = self.model.preprocess(list(texts))
         special = set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}
         mask = features["attention_mask"].tolist()
         coverage = np.array([coverage_of_ids([t for t, m in zip(row, row_mask) if m], tokenizer.unk_token_id, special)

@@ -8,7 +8,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
 
@@ -232,34 +232,29 @@ class QAIndex:
             if weights[row] >= 1.0:
                 scored = dense
             elif self.multilingual is not None:
-                scored = self._blend_multilingual(vectors[row], multilingual_vectors[row], dense, weights[row], candidates)
+                other = self.multilingual.scores(multilingual_vectors[row], candidates, also=list(dense))
+                scored = self._blend(vectors[row], dense, weights[row], other)
             else:
-                scored = self._blend(self._fold(text), vectors[row], dense, weights[row], candidates)
+                scored = self._blend(vectors[row], dense, weights[row], self.lexical.scores(self._fold(text), candidates, also=list(dense)))
             hits = [Hit(score, self.pairs[i]) for i, score in sorted(scored.items(), key=lambda item: -item[1])]
             results.append(SearchResult(text, hits[:k], group_by_answer(hits, self.config.answer_bonus)[:k]))
         return results
 
-    def _blend_multilingual(self, vector: np.ndarray, multilingual_vector: np.ndarray, dense: Dict[int, float], weight: float,
-                            candidates: int) -> Dict[int, float]:
-        """w * main cosine + (1 - w) * multilingual cosine over the union of both candidate lists."""
-        other, of_dense = self.multilingual.scores(multilingual_vector, candidates, also=list(dense))
-        other = {**of_dense, **other}
+    def _fold(self, text: Optional[str]) -> Optional[str]:
+        return to_simplified(text) if text and self.config.fold_traditional else text
+
+    def _blend(self, vector: np.ndarray, dense: Dict[int, float], weight: float,
+               other_scores: Tuple[Dict[int, float], Dict[int, float]]) -> Dict[int, float]:
+        """w * main cosine + (1 - w) * the second view's cosine (multilingual or n-gram) over both candidate lists.
+
+        `other_scores`: the second view's (best entries, scores of the main view's candidates).
+        """
+        best, of_dense = other_scores
+        other = {**of_dense, **best}
         missing_dense = [i for i in other if i not in dense]
         if missing_dense:
             dense = {**dense, **dict(zip(missing_dense, (self.vectors.reconstruct(np.asarray(missing_dense)) @ vector).tolist()))}
         return {i: weight * dense[i] + (1.0 - weight) * other.get(i, 0.0) for i in dense}
-
-    def _fold(self, text: Optional[str]) -> Optional[str]:
-        return to_simplified(text) if text and self.config.fold_traditional else text
-
-    def _blend(self, text: str, vector: np.ndarray, dense: Dict[int, float], weight: float, candidates: int) -> Dict[int, float]:
-        """w * embedding cosine + (1 - w) * n-gram cosine over the union of both candidate lists."""
-        lexical, of_dense = self.lexical.scores(text, candidates, also=list(dense))
-        lexical = {**of_dense, **lexical}
-        missing_dense = [i for i in lexical if i not in dense]
-        if missing_dense:
-            dense = {**dense, **dict(zip(missing_dense, (self.vectors.reconstruct(np.asarray(missing_dense)) @ vector).tolist()))}
-        return {i: weight * dense[i] + (1.0 - weight) * lexical.get(i, 0.0) for i in dense}
 
     # ------------------------------------------------------------- persistence
     def save(self, directory: Union[str, Path], extras: Optional[Dict[str, object]] = None) -> Path:

@@ -19,6 +19,7 @@ from typing import Any, Dict, Optional
 import numpy as np
 
 from kefu.core import atomic
+from kefu.core import manifest as manifests
 from retrieval.config import IndexConfig
 from retrieval.embedder import Embedder
 from retrieval.errors import ModelLoadError, RetrievalError
@@ -165,21 +166,8 @@ def _is_kind(faiss_index, kind: str) -> bool:
 def read_manifest(directory: Path) -> Dict:
     if not directory.is_dir():
         raise ModelLoadError(f"Index directory not found: {directory}")
-    path = directory / MANIFEST_FILE
-    if not path.exists():
-        raise ModelLoadError(f"{directory} is not a kefu Q&A index (no {MANIFEST_FILE}); build one with `kefu kb build`")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelLoadError(f"{path} is corrupt: {exc}") from exc
-    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
-        version = manifest.get("format_version") if isinstance(manifest, dict) else None
-        raise ModelLoadError(f"{path}: unsupported format version {version!r} (expected {FORMAT_VERSION})")
     required = ("embedding_model", "dimension", "index", "count", "next_id", "config", "created_at")
-    missing = [key for key in required if key not in manifest]
-    if missing:
-        raise ModelLoadError(f"{path} is incomplete: no {', '.join(missing)}")
-    return manifest
+    return manifests.read(directory / MANIFEST_FILE, FORMAT_VERSION, "kefu Q&A index", "build one with `kefu kb build`", required)
 
 
 def check_model(manifest: Dict, embedder: Embedder, directory: Path) -> None:

@@ -22,20 +22,9 @@ PathLike = Union[str, os.PathLike]
 
 
 def write_bytes(path: PathLike, data: bytes) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink(tmp)
-        raise
-    fsync_dir(path.parent)
-    return path
+    with writing(path, "wb") as handle:
+        handle.write(data)
+    return Path(path)
 
 
 def write_text(path: PathLike, text: str) -> Path:
