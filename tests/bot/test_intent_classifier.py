@@ -73,3 +73,13 @@ def test_corrupt_model_in_archive_is_a_clear_error(trained, tmp_path):
 def test_bad_config_is_rejected_before_training():
     with pytest.raises(InvalidConfigException, match="epochs"):
         TransformerIntentClassifier.validate_config({"epochs": 0})
+
+
+def test_the_multilingual_vector_is_left_for_the_knowledge_base_but_not_in_the_parse_output(trained):
+    """One encoder pass per message: the retriever reuses the classifier's multilingual vector."""
+    storage, resource = trained
+    component = TransformerIntentClassifier.load(FAST_TRAINING, storage, resource, CONTEXT)
+    (message,) = _process(component, "我的包裹到哪里了")
+    encoder, vector = message.get("kefu_sentence_vector")
+    assert encoder == "usem3" and vector.shape == (512,) and abs(float(vector @ vector) - 1.0) < 1e-4
+    assert "kefu_sentence_vector" not in message.output_properties
