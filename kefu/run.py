@@ -1,8 +1,10 @@
 """`kefu run`: the whole bot on one machine, for the README's quick start.
 
-Trains a model if none exists, starts the action server and the Rasa server
-(REST + socket.io, loopback by default), serves the chat page with aiohttp, and
-stops everything cleanly on Ctrl-C or when one of the processes dies.
+Trains a model if none exists, starts the action server (loopback only:
+bot/action_server.py) and the Rasa server (REST + socket.io, loopback by
+default; its HTTP API always requires the token from KEFU_API_TOKEN or
+var/secrets/api-token, generated on first run), serves the chat page with
+aiohttp, and stops everything cleanly on Ctrl-C or when one of the processes dies.
 The command line is in kefu/cli/run.py; this module imports no Rasa itself
 (Rasa runs in the subprocesses), so importing it is cheap.
 """
@@ -26,16 +28,17 @@ from bot.webchat.server import SOCKET_IO_CLIENT
 from bot.webchat.server import start as start_webchat
 from kefu.core import atomic
 from kefu.core.archives import newest_model, rasa_executable
+from kefu.core.secrets import api_token
 
 
 def run_bot(host: str = "127.0.0.1", port: int = 5005, actions_port: int = 5055, web_port: int = 8080,
-            model: Optional[Path] = None) -> int:
+            model: Optional[Path] = None, desk_port: int = 8090) -> int:
     """Serves until Ctrl-C (or SIGTERM); the exit status for the shell."""
-    return asyncio.run(serve(host, port, actions_port, web_port, model))
+    return asyncio.run(serve(host, port, actions_port, web_port, model, desk_port))
 
 
 async def serve(host: str = "127.0.0.1", port: int = 5005, actions_port: int = 5055, web_port: int = 8080,
-                model: Optional[Path] = None) -> int:
+                model: Optional[Path] = None, desk_port: int = 8090) -> int:
     """From the current directory, which must be the project root; `model` defaults to the newest in models/."""
     root = Path.cwd()
     if not (root / "config.yml").exists() or not (root / "domain.yml").exists():
@@ -53,6 +56,9 @@ async def serve(host: str = "127.0.0.1", port: int = 5005, actions_port: int = 5
         print(f"error: model {model} not found", file=sys.stderr)
         return 2
 
+    token, token_file = api_token(root / "var")
+    print(f"Rasa HTTP API token: {'from KEFU_API_TOKEN' if token_file is None else f'in {token_file} (mode 0600)'}; "
+          "send it as ?token=... on /conversations, /model and /status.", flush=True)
     rasa_url = f"http://{host}:{port}"
     processes: List[asyncio.subprocess.Process] = []
     stop = asyncio.Event()
@@ -63,22 +69,25 @@ async def serve(host: str = "127.0.0.1", port: int = 5005, actions_port: int = 5
     web = None
     try:
         print(f"Starting action server on :{actions_port} and Rasa ({model.name}) on {rasa_url} ...", flush=True)
-        processes.append(await _spawn([rasa_executable(), "run", "actions", "--actions", "bot.actions", "--port", str(actions_port)]))
+        processes.append(await _spawn(action_server_command(actions_port)))
         endpoints = endpoints_for_actions_port(root / "endpoints.yml", actions_port, root / "var")
         command = [rasa_executable(), "run", "--model", str(model), "--interface", host, "--port", str(port),
-                   "--enable-api", "--cors", "*", "--endpoints", str(endpoints), "--credentials", "credentials.yml"]
-        if os.environ.get("KEFU_API_TOKEN"):
-            command += ["--auth-token", os.environ["KEFU_API_TOKEN"]]
+                   "--enable-api", "--auth-token", token, "--cors", "*", "--endpoints", str(endpoints),
+                   "--credentials", "credentials.yml"]
         processes.append(await _spawn(command))
-        ready = await _wait_ready([f"http://127.0.0.1:{actions_port}/health", f"{rasa_url}/status"], processes, stop, timeout_s=300)
+        if desk_port:
+            # The agent desk in its own process (it reads the same API token file); 0 switches it off.
+            processes.append(await _spawn(desk_command(desk_port, rasa_url), env=dict(os.environ, KEFU_API_TOKEN=token)))
+        ready = await _wait_ready([f"http://127.0.0.1:{actions_port}/health", f"{rasa_url}/status?token={token}"], processes, stop, timeout_s=300)
         if not ready:
             return 0 if stop.is_set() else 1
         web = await start_webchat(host, web_port, rasa_url)
         if not socketio_client_installed():
             print("warning: socket.io-client is not installed (run `make setup`); the chat widget falls back to REST",
                   file=sys.stderr)
+        desk = f"  Agent desk: http://127.0.0.1:{desk_port}/ (accounts: `kefu desk adduser NAME`)." if desk_port else ""
         print(f"\nkefu is running. Chat at http://{host}:{web_port}/  "
-              f"(REST: {rasa_url}/webhooks/rest/webhook). Press Ctrl-C to stop.", flush=True)
+              f"(REST: {rasa_url}/webhooks/rest/webhook).{desk} Press Ctrl-C to stop.", flush=True)
         died = await _wait_stop_or_exit(processes, stop)
         if died is not None:
             print(f"error: a server process exited with code {died}; stopping", file=sys.stderr)
@@ -90,6 +99,16 @@ async def serve(host: str = "127.0.0.1", port: int = 5005, actions_port: int = 5
             await web.cleanup()
         await _terminate(processes)
         print("Stopped.", flush=True)
+
+
+def desk_command(port: int, rasa_url: str, host: str = "127.0.0.1") -> List[str]:
+    """The agent desk (`kefu desk run`), on loopback by default."""
+    return [sys.executable, "-m", "kefu", "desk", "run", "--host", host, "--port", str(port), "--rasa-url", rasa_url]
+
+
+def action_server_command(port: int, host: str = "127.0.0.1", actions: str = "bot.actions") -> List[str]:
+    """rasa-sdk's executor bound to `host` (`rasa run actions` binds every interface)."""
+    return [sys.executable, "-m", "bot.action_server", "--actions", actions, "--host", host, "--port", str(port)]
 
 
 def endpoints_for_actions_port(endpoints: Path, actions_port: int, scratch: Path) -> Path:
@@ -113,9 +132,9 @@ def socketio_client_installed() -> bool:
     return SOCKET_IO_CLIENT.exists()
 
 
-async def _spawn(command: List[str]) -> asyncio.subprocess.Process:
+async def _spawn(command: List[str], env: Optional[dict] = None) -> asyncio.subprocess.Process:
     # Own session: Ctrl-C reaches only us, and we stop the children in order.
-    return await asyncio.create_subprocess_exec(*command, start_new_session=True)
+    return await asyncio.create_subprocess_exec(*command, start_new_session=True, env=env)
 
 
 async def _wait_ready(urls, processes, stop: asyncio.Event, timeout_s: float) -> bool:
@@ -129,7 +148,7 @@ async def _wait_ready(urls, processes, stop: asyncio.Event, timeout_s: float) ->
                 print("error: a server process exited during start-up; see its output above", file=sys.stderr)
                 return False
             if time.monotonic() > deadline:
-                print(f"error: not ready after {timeout_s:.0f} s: {', '.join(pending)}", file=sys.stderr)
+                print(f"error: not ready after {timeout_s:.0f} s: {', '.join(u.split('?')[0] for u in pending)}", file=sys.stderr)
                 return False
             try:
                 async with session.get(pending[0]) as response:

@@ -29,7 +29,7 @@ class KefuRun:
     def __init__(self, model: Path, workdir: Path):
         self.model = Path(model).resolve()
         self.workdir = workdir
-        self.port, self.actions_port, self.web_port = free_port(), free_port(), free_port()
+        self.port, self.actions_port, self.web_port, self.desk_port = free_port(), free_port(), free_port(), free_port()
         self.rasa_url = f"http://127.0.0.1:{self.port}"
         self.web_url = f"http://127.0.0.1:{self.web_port}"
         self.tracker_db = workdir / "var" / "tracker.db"
@@ -40,12 +40,14 @@ class KefuRun:
         (workdir / "data").symlink_to(ROOT / "data", target_is_directory=True)  # read by endpoints.yml's NLG
 
     def start(self, timeout_s: float = 300) -> "KefuRun":
-        env = dict(os.environ, HF_HUB_OFFLINE="1", KEFU_ORDERS_DB=str(self.workdir / "orders.db"))
+        # PYTHONPATH: this checkout's code, whatever editable install the shared environment points at.
+        env = dict(os.environ, HF_HUB_OFFLINE="1", KEFU_ORDERS_DB=str(self.workdir / "orders.db"),
+                   PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
         kefu = str(Path(sys.executable).with_name("kefu"))
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [kefu, "run", "--model", str(self.model), "--port", str(self.port),
-                 "--actions-port", str(self.actions_port), "--web-port", str(self.web_port)],
+                 "--actions-port", str(self.actions_port), "--web-port", str(self.web_port), "--desk-port", str(self.desk_port)],
                 cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout_s
         # The chat page comes up last, once Rasa and the action server answer.

@@ -44,6 +44,7 @@ class LiveBot:
         self.tracker_db = workdir / "tracker.db"
         self.orders_db = workdir / "orders.db"
         self.processes: List[subprocess.Popen] = []
+        self.token = "kefu-live-test-token"  # the HTTP API is never served without one (as in kefu run)
 
     def start(self, timeout_s: float = 240) -> "LiveBot":
         endpoints = self.workdir / "endpoints.yml"
@@ -61,10 +62,10 @@ class LiveBot:
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
         self.processes.append(subprocess.Popen(
             [rasa, "run", "--model", str(self.model), "--interface", "127.0.0.1", "--port", str(self.port),
-             "--enable-api", "--endpoints", str(endpoints), "--credentials", str(self.credentials)],
+             "--enable-api", "--auth-token", self.token, "--endpoints", str(endpoints), "--credentials", str(self.credentials)],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
         deadline = time.monotonic() + timeout_s
-        for url in (f"http://127.0.0.1:{self.actions_port}/health", f"{self.url}/status"):
+        for url in (f"http://127.0.0.1:{self.actions_port}/health", f"{self.url}/status?token={self.token}"):
             while not self._ok(url):
                 if time.monotonic() > deadline or any(p.poll() is not None for p in self.processes):
                     self.stop()
@@ -94,6 +95,8 @@ class LiveBot:
     def request(self, method: str, path: str, data: Any = None, headers: Dict[str, str] | None = None):
         """`path` is relative to the Rasa server, or a full URL."""
         url = path if path.startswith("http") else self.url + path
+        if not path.startswith(("http", "/webhooks/")):  # the HTTP API: with the token
+            url += ("&" if "?" in url else "?") + f"token={self.token}"
 
         async def go():
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:

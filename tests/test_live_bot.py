@@ -93,3 +93,11 @@ def test_chinese_customers_are_answered_in_chinese(bot):
     handoff = bot.say(user, "转人工客服")
     assert any("正在为您转接" in (m.get("text") or "") for m in handoff)
     assert any((m.get("custom") or {}).get("handoff") for m in handoff)
+
+
+def test_chinese_knowledge_base_question_gets_the_chinese_answer_with_its_source(bot):
+    """A Chinese question from the historical Q&A is answered in Chinese, citing the source in Chinese; Traditional too."""
+    answer = bot.texts(new_user(), "你们能帮忙把礼物包起来吗")
+    assert "礼品包装每件 $4.95" in answer and "来源：https://" in answer and "Source:" not in answer
+    traditional = bot.texts(new_user(), "你們能幫忙把禮物包起來嗎")
+    assert "禮品包裝每件 $4.95" in traditional and "來源：https://" in traditional

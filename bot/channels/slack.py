@@ -13,6 +13,10 @@ What this adds to Rasa 3.6.21's channel (each covered by tests/bot/channels/test
 - A retry (`X-Slack-Retry-Num`) of an event already received is answered with
   `X-Slack-No-Retry: 1` and not processed again, whatever its reason; Rasa
   only skips retries whose reason is `http_timeout` and has no `event_id` check.
+  With KEFU_REDIS_URL the event ids are claimed in Redis, so a retry that lands
+  on another replica is skipped too (bot/channels/dedupe.py).
+- The channels' limits (bot/channels/limits.py): a message too long or a
+  sender over its rate is acknowledged (Slack needs its 200) and not processed.
 - URL verification answers `{"challenge": ...}`; Rasa answers a bare JSON string.
 - A JSON body that is not an object gets a 400, not a 500.
 - Replies go to `slack_api_url` when set (a test's fake Slack API), and
@@ -36,8 +40,10 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.channels.dedupe import Dedupe
 from bot.channels.disabled import disabled_channel
-from bot.channels.ttl import TTLDict
+from bot.channels.limits import default_limiter
+from bot.channels.shared_state import redis_url
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +110,7 @@ class SlackInput(RasaSlackInput):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.api_url: Optional[Text] = None
-        self._seen_events: TTLDict[Text, bool] = TTLDict(EVENT_ID_TTL_S)
+        self._seen_events = Dedupe("slack", EVENT_ID_TTL_S, redis_url())
 
     def get_output_channel(self, channel: Optional[Text] = None, thread_id: Optional[Text] = None) -> OutputChannel:
         return SlackOutput(self.slack_token, channel or self.slack_channel, thread_id, self.proxy, self.api_url)
@@ -113,15 +119,18 @@ class SlackInput(RasaSlackInput):
                               text: Text, sender_id: Optional[Text], metadata: Optional[Dict]) -> Any:
         event_id = request.json.get("event_id") if media_type(request) == "application/json" else None
         if event_id:
-            if event_id in self._seen_events:
+            if not await self._seen_events.first_time(str(event_id)):
                 logger.info("Slack retry #%s (%s) of event %s: already received, not processed again",
                             request.headers.get(self.retry_num_header), request.headers.get(self.retry_reason_header),
                             event_id)
                 return response.text("", headers={"X-Slack-No-Retry": "1"})
-            self._seen_events.set(event_id, True)
 
         async def answer(message: UserMessage) -> None:
             # Rasa runs this as a background task whose errors (a refused chat.postMessage) nobody reads.
+            refusal = await default_limiter().check(self.name(), message.sender_id, message.text)
+            if refusal is not None:
+                logger.info("Slack message from %s not processed: %s", message.sender_id, refusal.reason)
+                return
             try:
                 await on_new_message(message)
             except Exception:

@@ -16,6 +16,10 @@ raises a TypeError. Here a custom payload reaches the client as
 `jwt_key` / `jwt_method` may come from credentials.yml or from the environment
 (`KEFU_SOCKETIO_JWT_KEY`, `KEFU_SOCKETIO_JWT_METHOD`); with a key set, clients
 must connect with `auth: {token: "<JWT signed with the key>"}`.
+
+The channels' limits apply (bot/channels/limits.py): a message too long or a
+sender over its rate is not processed; the client gets a `bot_uttered` that
+says so and a `kefu_refused` event `{status, reason, retry_after_s}`.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from typing import Any, Awaitable, Callable, Dict, Optional, Text
 from rasa.core.channels.channel import InputChannel, UserMessage
 from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
 from sanic import Blueprint
+
+from bot.channels.limits import default_limiter
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +63,19 @@ class KefuSocketIOInput(SocketIOInput):
         return None if self.sio is None else KefuSocketIOOutput(self.sio, self.bot_message_evt)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        def with_our_output(message: UserMessage) -> Awaitable[Any]:
+        async def with_our_output(message: UserMessage) -> Any:
             message.output_channel = KefuSocketIOOutput(self.sio, self.bot_message_evt)
-            return on_new_message(message)
+            refusal = await default_limiter().check(self.name(), message.sender_id, message.text)
+            if refusal is not None:
+                logger.info("socket.io message from %s refused: %s", message.sender_id, refusal.reason)
+                text = (f"Please wait {refusal.retry_after_s} s before sending another message." if refusal.status == 429
+                        else "That message is too long; please send a shorter one.")
+                await message.output_channel.send_text_message(message.sender_id, text)
+                await self.sio.emit("kefu_refused", {"status": refusal.status, "reason": refusal.reason,
+                                                     "retry_after_s": refusal.retry_after_s},
+                                    room=message.sender_id, namespace=self.namespace)
+                return None
+            return await on_new_message(message)
 
         socketio_webhook = super().blueprint(with_our_output)
         sio = self.sio

@@ -13,7 +13,7 @@ import sys
 from typing import List, Optional
 
 from kefu import __version__
-from kefu.cli import kb, nlu, retrain, run
+from kefu.cli import cluster, desk, kb, nlu, retrain, run
 from kefu.core import runtime
 from kefu.core.errors import KefuError
 
@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kefu", description="kefu customer-service chatbot tools")
     parser.add_argument("--version", action="version", version=f"kefu {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for group in (nlu, kb, run, retrain):
+    for group in (nlu, kb, run, retrain, cluster, desk):
         group.add_parser(subparsers)
     return parser
 

@@ -15,9 +15,11 @@ def add_parser(subparsers) -> None:
                    help="action server port (a local action_endpoint in endpoints.yml is pointed at it)")
     p.add_argument("--web-port", type=int, default=8080, help="chat page port")
     p.add_argument("--model", help="model archive (default: newest in models/, trained if there is none)")
+    p.add_argument("--desk-port", type=int, default=8090, help="agent desk port on loopback (0: no desk)")
     p.set_defaults(func=_run)
 
 
 def _run(args) -> int:
     return orchestrator.run_bot(host=args.host, port=args.port, actions_port=args.actions_port,
-                                web_port=args.web_port, model=Path(args.model) if args.model else None)
+                                web_port=args.web_port, model=Path(args.model) if args.model else None,
+                                desk_port=args.desk_port)

@@ -248,8 +248,12 @@ async def test_handoff_records_a_row_and_tells_the_customer(orders_db):
     dispatcher = CollectingDispatcher()
     events = await ActionHandoffToHuman().run(dispatcher, tracker, DOMAIN)
 
-    assert responses(dispatcher) == ["utter_handoff"]
+    # Then what happens next (nobody online in this test: leave a message, or closed by desk.yml's hours),
+    # and the bot pauses.
+    assert responses(dispatcher)[0] == "utter_handoff"
+    assert responses(dispatcher)[1:] in (["utter_handoff_no_agent"], ["utter_handoff_closed"])
     assert slot_events(events)["handoff_requested"] is True
+    assert events[-1]["event"] == "pause"
     [row] = OrdersDB().handoffs()
     assert row["conversation_id"] == "conv-42"
     assert row["last_message"] == "I want to talk to a real person"
@@ -266,5 +270,31 @@ async def test_handoff_still_answers_when_the_database_is_unavailable(monkeypatc
     monkeypatch.setenv("KEFU_ORDERS_DB", str(blocker / "orders.db"))
     dispatcher = CollectingDispatcher()
     events = await ActionHandoffToHuman().run(dispatcher, make_tracker(text="agent please"), DOMAIN)
-    assert responses(dispatcher) == ["utter_handoff"]
+    # Nobody could see the conversation: the customer gets the contacts and the bot stays on.
+    assert responses(dispatcher) == ["utter_handoff_unavailable"]
     assert slot_events(events)["handoff_requested"] is True
+    assert not [e for e in events if e["event"] == "pause"]
+
+
+# --- knowledge-base answers in the customer's language and script ---------------------
+def _kb_tracker(text: str) -> Tracker:
+    tracker = make_tracker(text=text, intent="faq", events=[{"event": "user", "text": text}])
+    tracker.latest_message["kb"] = {"match": "high", "route": "answer", "p_answer": 0.97, "answer": "收货后30天内可以免费退货。",
+                                    "source": "https://help.example/returns", "id": "ret-zh", "score": 0.9}
+    return tracker
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("可以退货吗", "收货后30天内可以免费退货。\n\n来源：https://help.example/returns"),
+    ("可以退貨嗎", "收貨後30天內可以免費退貨。\n\n來源：https://help.example/returns"),
+])
+def test_kb_answer_cites_its_source_in_the_customers_language_and_script(question, expected):
+    import asyncio
+
+    from bot.actions import ActionAnswerFromKB, ActionSearchKB
+
+    dispatcher = CollectingDispatcher()
+    asyncio.run(ActionAnswerFromKB().run(dispatcher, _kb_tracker(question), DOMAIN))
+    assert texts(dispatcher) == expected
+    assert asyncio.run(ActionSearchKB().run(dispatcher, _kb_tracker(question), DOMAIN)) == [
+        {"event": "slot", "timestamp": None, "name": "kb_match", "value": "high"}]

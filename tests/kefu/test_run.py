@@ -7,7 +7,7 @@ import yaml
 
 from kefu.cli import main
 from kefu.core.archives import newest_model
-from kefu.run import endpoints_for_actions_port
+from kefu.run import action_server_command, endpoints_for_actions_port
 
 
 def test_refuses_outside_a_project(tmp_path, monkeypatch, capsys):
@@ -44,3 +44,8 @@ def test_a_non_default_actions_port_reaches_rasa_through_a_copy_of_endpoints(tmp
     assert config["tracker_store"] == {"type": "SQL"}
     endpoints.write_text('action_endpoint:\n  url: "http://actions.internal:5055/webhook"\n')
     assert endpoints_for_actions_port(endpoints, 6001, tmp_path / "var") == endpoints  # remote: left alone
+
+
+def test_the_action_server_is_bound_to_loopback():
+    command = action_server_command(6055)
+    assert command[1:3] == ["-m", "bot.action_server"] and command[command.index("--host") + 1] == "127.0.0.1"

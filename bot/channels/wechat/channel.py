@@ -29,7 +29,10 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels.dedupe import Dedupe
 from bot.channels.disabled import disabled_channel
+from bot.channels.limits import default_limiter
+from bot.channels.shared_state import redis_url
 from bot.channels.ttl import TTLDict
 from bot.channels.wechat import config
 from bot.channels.wechat.api import MessageSender, official_account_sender, wecom_sender
@@ -65,6 +68,8 @@ class WeChatBaseInput(InputChannel):
         self.protocol = protocol
         self.sender = sender
         self._jobs: TTLDict[Text, Job] = TTLDict(settings.dedupe_ttl_s)
+        # Across replicas (KEFU_REDIS_URL): a retry landing on another replica is not processed again.
+        self._claims = Dedupe(self.name(), settings.dedupe_ttl_s, redis_url())
         self.choices = NumberedChoices()
         self._background: Set[asyncio.Task] = set()
 
@@ -118,7 +123,15 @@ class WeChatBaseInput(InputChannel):
 
         key = dedupe_key(message)
         job = self._jobs.get(key)
+        if job is None and not await self._claims.first_time(key):
+            # Another replica has it: it answers passively or, when slow, through the API.
+            logger.info("%s retry of %s handled by another replica: not processed again", self.name(), key)
+            return response.text(SUCCESS)
         if job is None:
+            refusal = await default_limiter().check(self.name(), message.source, text)
+            if refusal is not None:
+                logger.info("%s message from %s not processed: %s", self.name(), message.source, refusal.reason)
+                return self._passive(incoming, self.settings.too_fast_text if refusal.status == 429 else self.settings.too_long_text)
             job = Job(message.source, asyncio.create_task(self._run(on_new_message, message, text)))
             job.task.add_done_callback(lambda _task, job=job: job.push and self._push(job))
             self._jobs.set(key, job)

@@ -14,6 +14,8 @@ from rasa.shared.exceptions import InvalidConfigException
 
 UNSUPPORTED_TEXT = "Sorry, I can only read text messages for now. Please type your question."
 ERROR_TEXT = "Sorry, something went wrong on our side. Please try again in a moment."
+TOO_FAST_TEXT = "You are sending messages very quickly; please wait a moment and try again."
+TOO_LONG_TEXT = "That message is too long for me; please send a shorter one."
 
 
 @dataclass
@@ -30,6 +32,8 @@ class ChannelSettings:
     welcome_message: Text = "/greet"  # sent to the bot when someone follows the account
     unsupported_text: Text = UNSUPPORTED_TEXT
     error_text: Text = ERROR_TEXT
+    too_fast_text: Text = TOO_FAST_TEXT  # over the sender's rate (bot/channels/limits.py)
+    too_long_text: Text = TOO_LONG_TEXT
 
 
 OFFICIAL_ACCOUNT_ENV = {

@@ -302,6 +302,7 @@
   Widget.prototype.addBot = function (raw) {
     var m = normalize(raw);
     if (m.custom && m.custom.handoff) this.setEscalated(true);
+    if (m.custom && m.custom.handoff === false) this.setEscalated(false);  // an agent handed back to the bot
     if (!m.text && !m.image && !m.buttons) { this.store.save(); return; }
     m.id = newId();
     this.dropButtons();

@@ -1,0 +1,121 @@
+"""The nginx configuration of a cluster: customers' front door, the action servers' upstream, the model server.
+
+Three servers in one nginx:
+- front (`host:port`): REST/Slack/WeChat webhooks and the API spread over the
+  replicas (least connections; a replica that refuses connections is skipped,
+  a POST already sent is never replayed), socket.io sticky per client
+  (cookie `kefu_route`, set on the first Engine.IO request; `?route=` or the
+  client address also work) with the websocket upgrade; body size and slow
+  clients bounded; /metrics and `PUT|DELETE /model` refused (roll out through
+  the model server; scrape replicas directly).
+- actions (loopback): the action servers, round robin.
+- model server (loopback): `models_dir` as static files with ETags, what each
+  replica polls (`models:` in endpoints.yml).
+deploy/nginx/kefu.conf is this file rendered for the defaults (a template for other machines).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List
+
+from cluster.config import ClusterConfig
+
+
+def render(config: ClusterConfig, state: Path, replica_hosts: List[str], action_hosts: List[str]) -> str:
+    replicas = "\n".join(f"        server {h} max_fails=1 fail_timeout=3s;" for h in replica_hosts)
+    actions = "\n".join(f"        server {h} max_fails=1 fail_timeout=3s;" for h in action_hosts)
+    tmp = state / "nginx"
+    return f"""# Written by `kefu cluster up` (cluster/nginx.py); edit cluster.yml, not this file.
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {state}/logs/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    server_tokens off;
+    types {{ application/gzip gz; application/json json; text/plain txt; }}
+    default_type application/octet-stream;
+
+    # Bad and slow clients: bodies over the limit get a 413, trickling clients are cut off.
+    client_max_body_size {config.client_max_body_size};
+    client_body_buffer_size {config.client_max_body_size};
+    client_header_timeout 10s;
+    client_body_timeout 10s;
+    send_timeout 30s;
+    keepalive_timeout 30s;
+    large_client_header_buffers 4 8k;
+
+    map $http_upgrade $connection_upgrade {{ default upgrade; "" close; }}
+    # socket.io stickiness: ?route=, else the kefu_route cookie, else a new id (set as the cookie).
+    map $cookie_kefu_route $route_cookie {{ "" $request_id; default $cookie_kefu_route; }}
+    map $arg_route $sticky_key {{ "" $route_cookie; default $arg_route; }}
+
+    upstream rasa {{
+        least_conn;
+{replicas}
+        keepalive 64;
+    }}
+    upstream rasa_sticky {{
+        hash $sticky_key consistent;
+{replicas}
+    }}
+    upstream actions {{
+{actions}
+        keepalive 32;
+    }}
+
+    server {{
+        listen {config.host}:{config.port} reuseport backlog=4096;
+        proxy_http_version 1.1;
+        proxy_set_header Host $host;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme;
+        proxy_connect_timeout 2s;
+        proxy_read_timeout 120s;
+        # Only requests never sent to a replica (connection refused, replica down) go to the next one.
+        proxy_next_upstream error timeout;
+        proxy_next_upstream_tries 3;
+
+        location = /metrics {{ return 403 "scrape each replica directly\\n"; }}
+        location = /model {{ return 403 "roll models out through the model server: kefu cluster rollout\\n"; }}
+        location /socket.io/ {{
+            add_header Set-Cookie "kefu_route=$sticky_key; Path=/socket.io/; HttpOnly; SameSite=Lax";
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_read_timeout 3600s;
+            proxy_pass http://rasa_sticky;
+        }}
+        location / {{
+            proxy_set_header Connection "";
+            proxy_pass http://rasa;
+        }}
+    }}
+
+    server {{
+        listen 127.0.0.1:{config.actions_port};
+        client_max_body_size 8m;  # Rasa posts the whole tracker to the action server
+        location / {{
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_read_timeout 60s;
+            proxy_pass http://actions;
+        }}
+    }}
+
+    server {{
+        listen 127.0.0.1:{config.model_server_port};
+        location /models/ {{
+            alias {Path(config.models_dir).resolve()}/;
+            etag on;
+            add_header Cache-Control no-cache;
+        }}
+    }}
+}}
+"""
