@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
-from pathlib import Path
 from typing import List, Optional
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from desk.sqlite_store import SqliteStore
 from kefu.core.errors import KefuError
 
 AGENT, LEAD = "agent", "lead"
@@ -61,21 +60,8 @@ class User:
         return self.role == LEAD
 
 
-class Accounts:
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self._ready = False
-
-    def _connect(self) -> "closing[sqlite3.Connection]":
-        if not self._ready:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with closing(sqlite3.connect(str(self.path), timeout=10)) as conn:
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.executescript(SCHEMA)
-            self._ready = True
-        conn = sqlite3.connect(str(self.path), timeout=10, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        return closing(conn)
+class Accounts(SqliteStore):
+    schema = SCHEMA
 
     def add(self, username: str, password: str, role: str = AGENT, display_name: Optional[str] = None,
             replace: bool = False) -> User:

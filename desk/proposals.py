@@ -13,12 +13,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import sqlite3
-from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from desk.sqlite_store import SqliteStore
 from kefu.core import atomic
 
 PROPOSED, ACCEPTED, REJECTED = "proposed", "accepted", "rejected"
@@ -41,21 +40,8 @@ CREATE TABLE IF NOT EXISTS kb_proposals (
 """
 
 
-class Proposals:
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self._ready = False
-
-    def _connect(self) -> "closing[sqlite3.Connection]":
-        if not self._ready:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with closing(sqlite3.connect(str(self.path), timeout=10)) as conn:
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.executescript(SCHEMA)
-            self._ready = True
-        conn = sqlite3.connect(str(self.path), timeout=10, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        return closing(conn)
+class Proposals(SqliteStore):
+    schema = SCHEMA
 
     def propose(self, conversation_id: str, question: Optional[str], answer: str, agent_id: str) -> Optional[int]:
         if not question or len(answer.strip()) < MIN_ANSWER_CHARS:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 import urllib.error
 import urllib.parse
@@ -25,6 +24,7 @@ from typing import Any, Dict, List
 
 from kefu.core import atomic
 from kefu.core.archives import newest_model
+from kefu.core.secrets import read_api_token
 from retrain.config import RetrainConfig, RetrainError
 
 logger = logging.getLogger(__name__)
@@ -149,7 +149,8 @@ class Registry:
         if not server.url:
             return {"notified": False, "reason": "no server configured"}
         url = server.url.rstrip("/") + "/model"
-        token = os.environ.get(server.token_env) if server.token_env else None
+        # The API token: the environment variable, else the file `kefu run` keeps in the project's var/.
+        token = read_api_token(self.config.path("var"), server.token_env)
         if token:
             url += "?" + urllib.parse.urlencode({"token": token})
         body = json.dumps({"model_file": str((self.models_dir / CHAMPION).resolve())}).encode()

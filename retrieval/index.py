@@ -13,7 +13,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 import numpy as np
 
 from kefu.core import runtime, sentence_encoder
-from kefu.core.text import needs_lexical, normalize_text, to_simplified, transformer_weight
+from kefu.core.text import clean_text, needs_lexical, normalize_text, to_simplified, transformer_weight
 from retrieval.config import IndexConfig
 from retrieval.dedupe import Merge, find_duplicates
 from retrieval.embedder import Embedder
@@ -241,7 +241,11 @@ class QAIndex:
         return results
 
     def _fold(self, text: Optional[str]) -> Optional[str]:
-        return to_simplified(text) if text and self.config.fold_traditional else text
+        """What is embedded of a query: undecodable characters replaced, Traditional folded to Simplified."""
+        if not text:
+            return text
+        text = clean_text(text)
+        return to_simplified(text) if self.config.fold_traditional else text
 
     def _blend(self, vector: np.ndarray, dense: Dict[int, float], weight: float,
                other_scores: Tuple[Dict[int, float], Dict[int, float]]) -> Dict[int, float]:

@@ -3,7 +3,9 @@
 Loads a `rasa train` model once and parses, through the whole NLU pipeline
 (classifier, FallbackClassifier, knowledge base):
   - held-out intents: English (tests/data/nlu.yml), Chinese (tests/data/nlu_zh.yml), the same Chinese
-    converted to Traditional with OpenCC (s2t), and mixed messages (tests/data/nlu_mixed.yml);
+    converted to Traditional with OpenCC (s2t), and mixed messages (tests/data/nlu_mixed.yml); a message
+    that FallbackClassifier (or the knowledge base) takes counts as a miss here, where `rasa test nlu`
+    undoes the fallback and counts the intent under it;
   - knowledge-base top-1 on held-out paraphrases: English, Chinese, Chinese in Traditional.
 Prints one line per figure and writes them as JSON.
 

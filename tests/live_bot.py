@@ -29,6 +29,8 @@ def free_port() -> int:
 
 
 class LiveBot:
+    TOKEN = "kefu-live-test-token"
+
     def __init__(self, model: Path, workdir: Path, credentials: Path | None = None, actions: str = "bot.actions",
                  env: Dict[str, str] | None = None):
         """`credentials` (default: the project's credentials.yml), `actions` (the action server's
@@ -44,7 +46,7 @@ class LiveBot:
         self.tracker_db = workdir / "tracker.db"
         self.orders_db = workdir / "orders.db"
         self.processes: List[subprocess.Popen] = []
-        self.token = "kefu-live-test-token"  # the HTTP API is never served without one (as in kefu run)
+        self.token = self.TOKEN  # the HTTP API is never served without one (as in kefu run)
 
     def start(self, timeout_s: float = 240) -> "LiveBot":
         endpoints = self.workdir / "endpoints.yml"

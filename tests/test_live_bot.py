@@ -3,6 +3,7 @@
 Needs a trained model: `make test` trains one and sets KEFU_TEST_MODEL.
 """
 
+import json
 import os
 import sqlite3
 import uuid
@@ -65,11 +66,19 @@ def test_conversations_are_kept_in_the_sqlite_tracker_store(bot):
     assert any('"hello"' in t for t in texts)
 
 
-@pytest.mark.parametrize("message", ["", "   ", "x" * 50_000, "où est ma commande \udcff"], ids=["empty", "blank", "50kB", "surrogate"])
+@pytest.mark.parametrize("message", ["", "   ", "où est ma commande \udcff", "我的訂單 \udcff 在哪"], ids=["empty", "blank", "surrogate", "surrogate-zh"])
 def test_odd_messages_get_an_answer_and_the_server_stays_up(bot, message):
     user = new_user()
     bot.say(user, message)
     assert bot.alive()
+    assert "104233" in bot.texts(user, "where is order 104233")
+
+
+def test_a_huge_message_is_refused_clearly_and_the_conversation_goes_on(bot):
+    user = new_user()
+    status, body = bot.request("POST", "/webhooks/rest/webhook", json.dumps({"sender": user, "message": "x" * 50_000}),
+                               {"Content-Type": "application/json"})
+    assert status == 413 and "longer than" in body
     assert "104233" in bot.texts(user, "where is order 104233")
 
 

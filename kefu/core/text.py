@@ -73,10 +73,15 @@ HANS, HANT = "hans", "hant"  # Simplified, Traditional
 
 
 @lru_cache(maxsize=None)
-def _converter(config: str):
+def _opencc(config: str):
     import opencc
 
     return opencc.OpenCC(config)
+
+
+def _convert(config: str, text: str) -> str:
+    # OpenCC takes UTF-8: lone surrogates (undecodable bytes in a message) would make it raise.
+    return _opencc(config).convert(_SURROGATES.sub("\ufffd", text))
 
 
 def to_simplified(text: str) -> str:
@@ -87,16 +92,17 @@ def to_simplified(text: str) -> str:
     """
     if not text or not _CJK.search(text):
         return text
-    return _converter("t2s").convert(text)
+    return _convert("t2s", text)
 
 
 def chinese_script(text: Optional[str]) -> Optional[str]:
     """HANT when the text has Traditional-only characters, HANS when it has Simplified-only ones, else None."""
     if not text or not _CJK.search(text):
         return None
-    if _converter("t2s").convert(text) != text:
+    text = _SURROGATES.sub("\ufffd", text)
+    if _convert("t2s", text) != text:
         return HANT
-    if _converter("s2t").convert(text) != text:
+    if _convert("s2t", text) != text:
         return HANS
     return None
 
@@ -114,7 +120,7 @@ def to_script(text: str, script: str) -> str:
     """A Simplified text in the customer's script (Traditional: OpenCC s2t; Simplified: unchanged)."""
     if script != HANT or not text or not _CJK.search(text):
         return text
-    return _converter("s2t").convert(text)
+    return _convert("s2t", text)
 
 
 # ------------------------------------------------------------ tokenizer coverage

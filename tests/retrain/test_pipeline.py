@@ -94,7 +94,14 @@ def this_checkout_first():
     """The subprocesses (kefu, rasa) import this checkout's code, wherever the venv's editable install points."""
     saved = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join([str(HERE.resolve().parents[1])] + ([saved] if saved else []))
+    # `kefu retrain` tells the live server to load the new champion: with the server's API token.
+    saved_token = os.environ.get("KEFU_API_TOKEN")
+    os.environ["KEFU_API_TOKEN"] = LiveBot.TOKEN
     yield
+    if saved_token is None:
+        os.environ.pop("KEFU_API_TOKEN", None)
+    else:
+        os.environ["KEFU_API_TOKEN"] = saved_token
     if saved is None:
         os.environ.pop("PYTHONPATH", None)
     else:

@@ -46,3 +46,9 @@ def test_the_view_follows_add_and_delete_and_a_damaged_file_is_refused(index, em
     (directory / "multilingual.faiss").write_bytes(b"garbage")
     with pytest.raises(ModelLoadError, match="multilingual.faiss"):
         QAIndex.load(directory, embedder=embedder)
+
+
+def test_undecodable_text_is_searched_not_crashed_on(index):
+    """A message with lone surrogates (undecodable bytes) still gets results, in both views."""
+    results = index.search(["退货 \udcff 怎么弄", "refund \udcff please"], k=2)
+    assert all(r.answers for r in results)
