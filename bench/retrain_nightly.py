@@ -136,6 +136,8 @@ def main() -> int:
     args = parser.parse_args()
     # Subprocesses (kefu, rasa) import this checkout, wherever the venv's editable install points.
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    # `kefu retrain` tells the live bot to load a promoted champion (PUT /model): with the bot's API token.
+    os.environ["KEFU_API_TOKEN"] = LiveBot.TOKEN
     work = Path(tempfile.mkdtemp(prefix="kefu-retrain-bench-"))
     project = work / "project"
     project.mkdir()

@@ -2,8 +2,9 @@
 
 up: stores (embedded PostgreSQL and Redis unless cluster.yml names them), the
 model server and the front (one nginx), N action servers (loopback), N Rasa
-replicas (loopback, each `rasa run --enable-api --auth-token` with the shared
-stores and the model server). Returns once every replica serves the model
+replicas (loopback, each `rasa run --enable-api` with the shared stores and the
+model server; the API token in its environment, not on its command line:
+bot/rasa_server.py). Returns once every replica serves the model
 through nginx. State, logs, generated configs: `state_dir` (var/cluster).
 
 rollout: atomically replaces the served archive (`models_dir/model_file`); each
@@ -28,10 +29,11 @@ from typing import Any, Dict, List, Optional
 
 import yaml
 
+from bot import model_domain
 from cluster import modelfiles, nginx, packages, procs, stores, topology
 from cluster.config import ClusterConfig, ClusterError
 from kefu.core import atomic
-from kefu.core.archives import newest_model, rasa_executable
+from kefu.core.archives import newest_model
 from kefu.core.secrets import api_token
 
 
@@ -74,9 +76,10 @@ def up(config: ClusterConfig, project: Path = Path("."), timeout_s: float = 600)
         for i, port in enumerate(config.action_ports()):
             procs.spawn(state, f"actions-{i}", [sys.executable, "-m", "bot.action_server", "--host", "127.0.0.1", "--port", str(port)],
                         env={"PYTHONPATH": str(project)}, cwd=project)
-        env = dict(topology.replica_env(config, redis_url), PYTHONPATH=str(project))  # this project's code, not another install
+        env = dict(topology.replica_env(config, redis_url), PYTHONPATH=str(project),  # this project's code, not another install
+                   KEFU_API_TOKEN=token)  # read by bot/rasa_server.py: `ps` shows no token
         for i, port in enumerate(config.replica_ports()):
-            procs.spawn(state, f"replica-{i}", replica_command(port, token, endpoints[i], credentials), env=env, cwd=project)
+            procs.spawn(state, f"replica-{i}", replica_command(port, endpoints[i], credentials), env=env, cwd=project)
         for i, port in enumerate(config.action_ports()):
             procs.wait_http(f"http://127.0.0.1:{port}/health", 120, f"action server {i}", procs.read_pid(state, f"actions-{i}"),
                             state / "logs" / f"actions-{i}.log")
@@ -103,8 +106,9 @@ def up(config: ClusterConfig, project: Path = Path("."), timeout_s: float = 600)
     return info
 
 
-def replica_command(port: int, token: str, endpoints: Path, credentials: Path) -> List[str]:
-    return [rasa_executable(), "run", "--interface", "127.0.0.1", "--port", str(port), "--enable-api", "--auth-token", token,
+def replica_command(port: int, endpoints: Path, credentials: Path) -> List[str]:
+    """`rasa run` through bot/rasa_server.py: the API token comes from KEFU_API_TOKEN in the environment."""
+    return [sys.executable, "-m", "bot.rasa_server", "--interface", "127.0.0.1", "--port", str(port), "--enable-api",
             "--endpoints", str(endpoints), "--credentials", str(credentials), "--cors", "*"]
 
 
@@ -139,10 +143,19 @@ def down(config: ClusterConfig, quiet: bool = False) -> List[str]:
 
 
 def rollout(config: ClusterConfig, archive: Path, quiet: bool = False) -> Path:
-    """Atomically replaces the archive the model server serves; replicas pick it up within pull_interval_s."""
+    """Atomically replaces the archive the model server serves; replicas pick it up within pull_interval_s.
+
+    An archive whose domain needs custom actions the running action servers do not
+    serve (a model trained with another domain) is refused before anything changes.
+    """
     archive = Path(archive)
     if not archive.is_file():
         raise ClusterError(f"model archive {archive} not found")
+    fit = model_domain.check(archive, action_endpoint_url(config))  # a corrupt archive: the replicas refuse it
+    if fit.missing:
+        raise ClusterError(f"refused: {fit.reason()}; the replicas keep serving {config.model_path.name}")
+    if not fit.checked and not quiet:
+        say(f"note: {fit.reason()}")
     target = config.model_path
     with open(archive, "rb") as source:
         atomic.write_bytes(target, source.read())
@@ -152,6 +165,11 @@ def rollout(config: ClusterConfig, archive: Path, quiet: bool = False) -> Path:
         say(f"rolled out {archive} as {target}; every replica loads it within {config.pull_interval_s} s "
             "(a corrupt archive is refused and the previous model keeps serving)")
     return target
+
+
+def action_endpoint_url(config: ClusterConfig) -> str:
+    """What the replicas call: nginx's upstream of the action servers (topology.endpoints)."""
+    return f"http://127.0.0.1:{config.actions_port}/webhook"
 
 
 def status(config: ClusterConfig) -> Dict[str, Any]:

@@ -4,7 +4,12 @@ Trains a model if none exists, starts the action server (loopback only:
 bot/action_server.py) and the Rasa server (REST + socket.io, loopback by
 default; its HTTP API always requires the token from KEFU_API_TOKEN or
 var/secrets/api-token, generated on first run), serves the chat page with
-aiohttp, and stops everything cleanly on Ctrl-C or when one of the processes dies.
+aiohttp, and stops everything cleanly on Ctrl-C or when the Rasa server or the desk dies.
+An action server that dies is started again (after 1 s, doubling up to 30 s while
+it keeps dying): meanwhile the bot answers custom actions with a polite message
+(bot/durability.py) and the conversation continues once it is back. The API token
+reaches Rasa through the environment (bot/rasa_server.py), never a command line
+that `ps` shows.
 The command line is in kefu/cli/run.py; this module imports no Rasa itself
 (Rasa runs in the subprocesses), so importing it is cheap.
 """
@@ -71,10 +76,7 @@ async def serve(host: str = "127.0.0.1", port: int = 5005, actions_port: int = 5
         print(f"Starting action server on :{actions_port} and Rasa ({model.name}) on {rasa_url} ...", flush=True)
         processes.append(await _spawn(action_server_command(actions_port)))
         endpoints = endpoints_for_actions_port(root / "endpoints.yml", actions_port, root / "var")
-        command = [rasa_executable(), "run", "--model", str(model), "--interface", host, "--port", str(port),
-                   "--enable-api", "--auth-token", token, "--cors", "*", "--endpoints", str(endpoints),
-                   "--credentials", "credentials.yml"]
-        processes.append(await _spawn(command))
+        processes.append(await _spawn(rasa_server_command(model, host, port, endpoints), env=dict(os.environ, KEFU_API_TOKEN=token)))
         if desk_port:
             # The agent desk in its own process (it reads the same API token file); 0 switches it off.
             processes.append(await _spawn(desk_command(desk_port, rasa_url), env=dict(os.environ, KEFU_API_TOKEN=token)))
@@ -88,17 +90,50 @@ async def serve(host: str = "127.0.0.1", port: int = 5005, actions_port: int = 5
         desk = f"  Agent desk: http://127.0.0.1:{desk_port}/ (accounts: `kefu desk adduser NAME`)." if desk_port else ""
         print(f"\nkefu is running. Chat at http://{host}:{web_port}/  "
               f"(REST: {rasa_url}/webhooks/rest/webhook).{desk} Press Ctrl-C to stop.", flush=True)
-        died = await _wait_stop_or_exit(processes, stop)
-        if died is not None:
-            print(f"error: a server process exited with code {died}; stopping", file=sys.stderr)
-            return 1
-        return 0
+        restarts = _Backoff()
+        while True:
+            died = await _wait_stop_or_exit(processes, stop)
+            if died is None:
+                return 0
+            if died is not processes[0]:
+                print(f"error: a server process exited with code {died.returncode}; stopping", file=sys.stderr)
+                return 1
+            delay = restarts.next_delay()
+            print(f"warning: the action server exited with code {died.returncode}; starting it again in {delay:.0f} s "
+                  "(until then customers are asked to send their message again)", file=sys.stderr, flush=True)
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+                return 0
+            except asyncio.TimeoutError:
+                pass
+            processes[0] = await _spawn(action_server_command(actions_port))
     finally:
         print("Stopping ...", flush=True)
         if web is not None:
             await web.cleanup()
         await _terminate(processes)
         print("Stopped.", flush=True)
+
+
+def rasa_server_command(model: Path, host: str, port: int, endpoints: Path, credentials: str = "credentials.yml") -> List[str]:
+    """`rasa run` with the API (its token comes from KEFU_API_TOKEN in the environment: bot/rasa_server.py)."""
+    return [sys.executable, "-m", "bot.rasa_server", "--model", str(model), "--interface", host, "--port", str(port),
+            "--enable-api", "--cors", "*", "--endpoints", str(endpoints), "--credentials", credentials]
+
+
+class _Backoff:
+    """1 s, 2 s, 4 s ... 30 s between restarts of a process that keeps dying; back to 1 s after a minute of running."""
+
+    def __init__(self, first_s: float = 1.0, cap_s: float = 30.0, healthy_s: float = 60.0):
+        self.first_s, self.cap_s, self.healthy_s = first_s, cap_s, healthy_s
+        self.delay_s, self.started = first_s, time.monotonic()
+
+    def next_delay(self) -> float:
+        if time.monotonic() - self.started > self.healthy_s:
+            self.delay_s = self.first_s
+        delay, self.delay_s = self.delay_s, min(self.delay_s * 2, self.cap_s)
+        self.started = time.monotonic() + delay
+        return delay
 
 
 def desk_command(port: int, rasa_url: str, host: str = "127.0.0.1") -> List[str]:
@@ -161,7 +196,7 @@ async def _wait_ready(urls, processes, stop: asyncio.Event, timeout_s: float) ->
     return True
 
 
-async def _wait_stop_or_exit(processes, stop: asyncio.Event) -> Optional[int]:
+async def _wait_stop_or_exit(processes, stop: asyncio.Event) -> Optional[asyncio.subprocess.Process]:
     waits = [asyncio.ensure_future(p.wait()) for p in processes]
     stopper = asyncio.ensure_future(stop.wait())
     done, _ = await asyncio.wait([stopper, *waits], return_when=asyncio.FIRST_COMPLETED)
@@ -170,7 +205,7 @@ async def _wait_stop_or_exit(processes, stop: asyncio.Event) -> Optional[int]:
             task.cancel()
     if stopper in done:
         return None
-    return next(p.returncode for p in processes if p.returncode is not None)
+    return next(p for p in processes if p.returncode is not None)
 
 
 async def _terminate(processes, grace_s: float = 15.0) -> None:

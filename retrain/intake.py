@@ -15,6 +15,14 @@ as `bot` events whose metadata marks them, e.g. with Rasa's HTTP API
 `POST /conversations/{id}/tracker/events` and body
 `{"event": "bot", "text": "...", "metadata": {"agent": "human"}}`
 (key and value set in retrain.yml, `signals.handoff_qa`).
+
+Replies sent through the agent desk carry the agent's id as well
+(`desk.delivery.agent_event`: metadata `{"agent": "human", "agent_id": NAME}`).
+The desk proposes each of them to a lead as a knowledge-base entry; only what a
+lead accepts (or edits) becomes one, written to the curated Q&A data
+(`data/qa/desk_answers.csv`). Such turns are marked `via_desk`, and the retrain
+does not take them from the transcripts a second time (a rejected answer would
+come back).
 """
 
 from __future__ import annotations
@@ -43,6 +51,11 @@ class Turn:
     intent: Optional[str] = None   # as the serving model parsed it
     confidence: float = 0.0
     action: Optional[str] = None
+    via_desk: bool = False         # an agent's reply sent through the desk (reviewed there, see above)
+
+
+# Metadata key of the agent's id, which only the desk's agent replies carry (desk.delivery.agent_event).
+DESK_AGENT_ID_KEY = "agent_id"
 
 
 @dataclass
@@ -102,7 +115,7 @@ def turns_from_events(events: Iterable[Dict[str, Any]], since: float, agent_key:
         elif kind == "bot":
             metadata = event.get("metadata") or {}
             who = "agent" if str(metadata.get(agent_key, "")) == agent_value else "bot"
-            turns.append(Turn(who, event.get("text"), ts, new))
+            turns.append(Turn(who, event.get("text"), ts, new, via_desk=who == "agent" and bool(metadata.get(DESK_AGENT_ID_KEY))))
         elif kind == "action" and event.get("name"):
             turns.append(Turn("action", None, ts, new, action=event.get("name")))
     return turns

@@ -24,6 +24,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List
 
+import yaml
+
 from finetune import DataError, IntentModel, load_nlu_examples
 from kefu.core import atomic
 from kefu.core.text import normalize_text
@@ -138,7 +140,10 @@ def _run(config: RetrainConfig, registry: Registry, run_dir: Path, report: Dict[
         reviewed_texts = {normalize_text(t) for t, _ in reviewed}
         new_pseudo = signals.pseudo_labels(stats, sig.pseudo_labels, set(labels), known_texts | reviewed_texts,
                                            Counter(e.intent for e in old_pseudo))
+    # New pseudo-labels come only from new transcripts (past the watermark); those of earlier runs are kept
+    # (learned/pseudo_labels.yml) only when their challenger was promoted: a refused night's are dropped.
     added["pseudo_labels"] = len(new_pseudo)
+    added["pseudo_labels_kept"] = len(old_pseudo)
     added["pseudo_labels_per_intent"] = dict(Counter(i for _, i in new_pseudo))
     added["reviewed_labels"] = len(reviewed)
     added["review_queue_new"] = len(queue)
@@ -169,7 +174,10 @@ def _run(config: RetrainConfig, registry: Registry, run_dir: Path, report: Dict[
     reviewed_fp = _fingerprint(sorted(reviewed))
     champion_reviewed_fp = champion["metrics"].get("reviewed_fingerprint", _fingerprint([]))
     retriever = train_candidate.has_retriever(config)
-    something_new = bool(new_pseudo or (qa_new and retriever) or reviewed_fp != champion_reviewed_fp)
+    # The curated Q&A changed since the champion (e.g. answers a lead accepted in the desk): the knowledge base must learn them.
+    qa_fp, qa_changed = _curated_qa_change(config, registry, champion, dry_run) if retriever else (None, False)
+    added["curated_qa_changed"] = qa_changed
+    something_new = bool(new_pseudo or (qa_new and retriever) or reviewed_fp != champion_reviewed_fp or qa_changed)
     if not dry_run:
         if sig.review.enabled:
             review.write_review(review_path, review.merge_queue(rows, queue, candidates, sig.review.max_queue))
@@ -225,7 +233,8 @@ def _run(config: RetrainConfig, registry: Registry, run_dir: Path, report: Dict[
     if promote:
         version = registry.promote(candidate, {
             "evaluation": {"tests_fingerprint": fingerprint, "metrics": after}, "training_mode": mode,
-            "reviewed_fingerprint": reviewed_fp, "previous": champion["version"], "run_id": report["run_id"]})
+            "reviewed_fingerprint": reviewed_fp, "qa_fingerprint": qa_fp, "previous": champion["version"],
+            "run_id": report["run_id"]})
         if all_pseudo:
             atomic.write_bytes(pseudo_file, extra[0].read_bytes())
         if qa_files:
@@ -261,6 +270,40 @@ def _examples(path: Path) -> List:
         if "No intent examples" in str(exc):
             return []
         raise
+
+
+def curated_qa_files(config: RetrainConfig) -> List[Path]:
+    """The knowledge base's own Q&A files (the retriever's `qa_files` in config.yml, default data/qa),
+    which include the answers leads accepted in the desk."""
+    values = yaml.safe_load(config.path(config.config).read_text()) or {}
+    sources = next((c.get("qa_files") or ["data/qa"] for c in values.get("pipeline") or []
+                    if str(c.get("name", "")).endswith(train_candidate.RETRIEVER)), [])
+    files: List[Path] = []
+    for source in sources:
+        path = config.path(source)
+        files += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else ([path] if path.exists() else [])
+    return files
+
+
+def _curated_qa_change(config: RetrainConfig, registry: Registry, champion: Dict[str, Any], dry_run: bool):
+    """(fingerprint of the curated Q&A files, whether they changed since the champion was trained)."""
+    files = curated_qa_files(config)
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.relative_to(config.path("."))).encode() if path.is_relative_to(config.path(".")) else str(path).encode())
+        digest.update(b"\0" + path.read_bytes() + b"\0")
+    fp = digest.hexdigest()[:16]
+    known = champion["metrics"].get("qa_fingerprint")
+    if known is not None:
+        return fp, fp != known
+    # A champion from before fingerprints were kept (or trained by hand): the files are new to it when they
+    # changed after its archive was written; otherwise its fingerprint is recorded now.
+    origin = Path(champion["metrics"].get("origin") or champion["archive"])
+    trained = origin.stat().st_mtime if origin.exists() else 0.0
+    changed = any(p.stat().st_mtime > trained for p in files)
+    if not changed and not dry_run:
+        registry.save_metrics(champion["version"], dict(champion["metrics"], qa_fingerprint=fp))
+    return fp, changed
 
 
 def _fingerprint(items) -> str:

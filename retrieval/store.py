@@ -138,7 +138,8 @@ def load_index(directory: Path, model: Optional[str] = None, embedder: Optional[
     config = IndexConfig.from_dict(dict(manifest["config"], model=manifest["embedding_model"]["name"]))
     lexical = LexicalScorer.load(directory) if (manifest.get("build_stats") or {}).get("lexical") else None
     encoder_name = (manifest.get("build_stats") or {}).get("multilingual")
-    multilingual = MultilingualView.load(directory, encoder_name) if encoder_name else None
+    head = bool((manifest.get("build_stats") or {}).get("multilingual_head"))
+    multilingual = MultilingualView.load(directory, encoder_name, config.multilingual_head, head) if encoder_name else None
     if multilingual is not None and len(multilingual.vectors) != faiss_index.ntotal:
         raise ModelLoadError(f"Index {directory} is inconsistent: {len(multilingual.vectors)} multilingual vectors for "
                              f"{faiss_index.ntotal} entries; rebuild it with `kefu kb build`")

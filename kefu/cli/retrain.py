@@ -1,4 +1,4 @@
-"""`kefu retrain`: the nightly run, rollback, status, and the redaction check (code: retrain/)."""
+"""`kefu retrain`: the nightly run, promote, rollback, status, and the redaction check (code: retrain/)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--dry-run", action="store_true", help="read and score new transcripts, say what would be trained; change nothing")
     sub = p.add_subparsers(dest="retrain_command")
     sub.add_parser("rollback", help="serve the previous model again")
+    promote = sub.add_parser("promote", help="make a model archive (e.g. from `rasa train`) the champion, kept in the registry; "
+                                             "refused if its domain needs actions the action server does not serve")
+    promote.add_argument("archive", help="a Rasa model archive (.tar.gz)")
     sub.add_parser("status", help="champion, kept versions with their metrics, last run")
     pii = sub.add_parser("pii-check", help="recall and precision of the redaction on a labelled sample")
     pii.add_argument("--sample", default="tests/data/pii_sample.yml")
@@ -30,6 +33,8 @@ def _main(args) -> int:
     config = RetrainConfig.load(args.config)
     if args.retrain_command == "rollback":
         return _rollback(config)
+    if args.retrain_command == "promote":
+        return _promote(config, Path(args.archive))
     if args.retrain_command == "status":
         print(json.dumps(status(config), indent=2, ensure_ascii=False))
         return 0
@@ -50,6 +55,21 @@ def _rollback(config: RetrainConfig) -> int:
         version = registry.rollback()
         server = registry.notify_server()
     print(f"rolled back: {version} is the champion again; server: {'reloaded' if server.get('notified') else server.get('reason')}")
+    return 0
+
+
+def _promote(config: RetrainConfig, archive: Path) -> int:
+    if not archive.is_file():
+        raise RetrainError(f"model archive {archive} not found")
+    with RetrainLock(config.state / "retrain.lock"):
+        registry = Registry(config)
+        registry.clean_temporaries()
+        previous = registry.champion()["version"]
+        version = registry.promote(archive, {"origin": str(archive.resolve()), "promoted_by": "kefu retrain promote",
+                                             "previous": previous})
+        server = registry.notify_server()
+    print(f"promoted {archive} as {version} (previous champion {previous}); "
+          f"server: {'reloaded' if server.get('notified') else server.get('reason')}")
     return 0
 
 

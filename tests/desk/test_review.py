@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import csv
+import time
 
 import pytest
 
 from desk import review
 from desk.web import SERVICE
+from kefu.core.payloads import AGENT_HUMAN, AGENT_KEY
 from retrain import review as retrain_review
+from retrain.config import HandoffQAConfig
+from retrain.intake import Conversation, turns_from_events
+from retrain.signals import handoff_pairs
 from retrieval.loaders import load_qa
 from tests.desk.conftest import post
 
@@ -79,3 +84,43 @@ async def test_accepted_answers_become_knowledge_base_entries(desk, desk_config)
     assert pair.question == "do you sell gift wrap?" and pair.answer == edited
     with open(kb_file, newline="", encoding="utf-8") as handle:
         assert next(csv.reader(handle)) == ["id", "question", "answer", "source", "tags", "timestamp"]
+
+
+async def test_only_answers_a_lead_accepts_reach_the_knowledge_base(desk, desk_config, queue, fake_rasa):
+    """Agents answer through the desk; the lead accepts one (edited) and rejects one. The knowledge base gets
+    the accepted entry only, and the next retrain does not take the desk's replies from the transcripts again
+    (a rejected answer would come back); a reply posted straight to Rasa's API is still learned as before."""
+    make_client, _ = desk
+    alice = await make_client("alice")
+    talks = [("k1", "do you sell gift wrap?", "Yes: tick 'gift wrap' at checkout, it costs $3 per item."),
+             ("k2", "what is the meaning of life", "Forty-two, but our philosophy team can tell you more.")]
+    for cid, question, answer in talks:
+        fake_rasa.conversation(cid)
+        row = queue.enqueue(cid, "customer_asked", "socketio")
+        fake_rasa.customer_says(cid, question)
+        assert (await post(alice, f"/api/handoffs/{row.id}/claim")).status == 200
+        assert (await post(alice, f"/api/handoffs/{row.id}/reply", {"text": answer})).status == 200
+        assert (await post(alice, f"/api/handoffs/{row.id}/close")).status == 200
+    # Another handoff tool posts its agent's reply straight to Rasa's HTTP API (no desk, no agent id).
+    fake_rasa.conversation("api-1")
+    fake_rasa.customer_says("api-1", "can I collect my order in store?")
+    fake_rasa.trackers["api-1"]["events"].append({"event": "bot", "text": "Not yet, we only deliver to your door.",
+                                                  "timestamp": time.time() + 10, "metadata": {AGENT_KEY: AGENT_HUMAN}})
+
+    lead = await make_client("lena")
+    proposals = {p["conversation_id"]: p for p in (await (await lead.get("/api/proposals")).json())["proposals"]}
+    assert set(proposals) == {"k1", "k2"}
+    edited = "Yes! Tick 'Gift wrap' at checkout: $3 per item, card included."
+    assert (await post(lead, f"/api/proposals/{proposals['k1']['id']}/accept", {"answer": edited})).status == 200
+    assert (await post(lead, f"/api/proposals/{proposals['k2']['id']}/reject")).status == 200
+
+    [entry] = load_qa([desk_config.path(desk_config.kb_file)])
+    assert (entry.question, entry.answer) == ("do you sell gift wrap?", edited)
+
+    conversations = [Conversation(cid, "tracker_store", turns_from_events(t["events"], 0.0, AGENT_KEY, AGENT_HUMAN))
+                     for cid, t in fake_rasa.trackers.items()]
+    desk_replies = [t for c in conversations if c.id in ("k1", "k2") for t in c.turns if t.kind == "agent"]
+    assert len(desk_replies) == 2 and all(t.via_desk for t in desk_replies)
+    pairs = handoff_pairs(conversations, HandoffQAConfig())
+    assert [(p.question, p.answer) for p in pairs] == [("can I collect my order in store?", "Not yet, we only deliver to your door.")]
+    assert not any("Forty-two" in p.answer or "gift wrap" in p.question for p in pairs)

@@ -1,9 +1,12 @@
 """Review queue merging, pseudo-label caps and the gate's decision, without training anything."""
 
+import os
+import time
 from collections import Counter
 
-from retrain.config import GateConfig, PseudoLabelConfig, ReviewConfig
+from retrain.config import GateConfig, PseudoLabelConfig, RetrainConfig, ReviewConfig
 from retrain.gate import decide
+from retrain.pipeline import _curated_qa_change, curated_qa_files
 from retrain.review import MESSAGE, ReviewRow, merge_queue, read_review, reviewed_labels, write_review
 from retrain.signals import MessageStat, pseudo_labels, review_queue
 
@@ -48,3 +51,39 @@ def test_gate_refuses_any_drop_beyond_its_tolerance():
     assert decide(champion, {"intent_accuracy": 0.895, "story_accuracy": 1.0}, gate)[0]
     promote, reasons = decide(champion, {"intent_accuracy": 0.95, "story_accuracy": 0.9}, gate)
     assert not promote and any("story_accuracy" in r and "WORSE" in r for r in reasons)
+
+
+def test_answers_accepted_in_the_desk_make_the_next_retrain_train(tmp_path):
+    """The curated Q&A (with data/qa/desk_answers.csv, where the desk writes accepted entries) is fingerprinted:
+    a change since the champion is something new to learn, even with no other signal."""
+    (tmp_path / "config.yml").write_text("pipeline:\n  - name: bot.components.FaissAnswerRetriever\n    qa_files: [data/qa]\n")
+    qa = tmp_path / "data" / "qa"
+    qa.mkdir(parents=True)
+    (qa / "faq.csv").write_text("id,question,answer\nq1,how do returns work,Send it back within 30 days, free label.\n")
+    archive = tmp_path / "models" / "kefu.tar.gz"
+    archive.parent.mkdir()
+    archive.write_bytes(b"not a real archive")
+    os.utime(qa / "faq.csv", (time.time() - 60, time.time() - 60))
+    config = RetrainConfig.from_dict({"project": str(tmp_path)})
+
+    class Registry:
+        saved = {}
+
+        def save_metrics(self, version, values):
+            self.saved[version] = values
+
+    registry = Registry()
+    champion = {"version": "initial", "archive": archive, "metrics": {"origin": str(archive)}}
+    assert curated_qa_files(config) == [qa / "faq.csv"]
+    # A champion registered before fingerprints: trained after the files changed, so nothing new; its fingerprint is kept.
+    fp, changed = _curated_qa_change(config, registry, champion, dry_run=False)
+    assert not changed and registry.saved["initial"]["qa_fingerprint"] == fp
+    champion["metrics"] = registry.saved["initial"]
+    assert _curated_qa_change(config, registry, champion, dry_run=False) == (fp, False)
+    # A lead accepts an answer in the desk: the next run has something to learn.
+    (qa / "desk_answers.csv").write_text("id,question,answer\ndesk-1,do you gift wrap,Yes, tick gift wrap at checkout for $3.\n")
+    new_fp, changed = _curated_qa_change(config, registry, champion, dry_run=False)
+    assert changed and new_fp != fp
+    # Same for a champion without a fingerprint whose archive is older than the accepted entry.
+    os.utime(archive, (time.time() - 30, time.time() - 30))
+    assert _curated_qa_change(config, Registry(), {"version": "x", "archive": archive, "metrics": {}}, dry_run=True)[1]

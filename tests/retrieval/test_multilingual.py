@@ -52,3 +52,71 @@ def test_undecodable_text_is_searched_not_crashed_on(index):
     """A message with lone surrogates (undecodable bytes) still gets results, in both views."""
     results = index.search(["退货 \udcff 怎么弄", "refund \udcff please"], k=2)
     assert all(r.answers for r in results)
+
+
+def test_the_answer_head_is_kept_refitted_and_checked(index, embedder, tmp_path):
+    from retrieval import QAPair
+
+    assert index.stats["multilingual_head"] and index.multilingual.head is not None
+    topics_before = set(index.multilingual.head.model.classes_)
+    index.add([QAPair("size-zh-a", "尺码表在哪里", "每个商品页面的尺码选择下方都有“尺码指南”。")], progress=False)
+    new_topics = set(index.multilingual.head.model.classes_) - topics_before
+    assert len(new_topics) == 1 and "尺码指南" in new_topics.pop()
+    directory = index.save(tmp_path / "kb")
+    loaded = QAIndex.load(directory, embedder=embedder)
+    query = "尺码对照表在哪儿"
+    assert [(a.answer, round(a.score, 5)) for a in loaded.search(query, k=3)[0].answers] == \
+        [(a.answer, round(a.score, 5)) for a in index.search(query, k=3)[0].answers]
+    (directory / "multilingual_head.skops").write_bytes(b"garbage")
+    with pytest.raises(ModelLoadError, match="multilingual_head.skops"):
+        QAIndex.load(directory, embedder=embedder)
+    off = build(pairs(), IndexConfig(kind="flat", multilingual_head=0.0), embedder=embedder, progress=False)
+    assert off.multilingual.head is None and not off.stats["multilingual_head"]
+
+
+def test_questions_in_another_language_teach_an_answer_through_its_source(embedder):
+    """An answer's English questions (same source article) help a Chinese question worded unlike its Chinese ones."""
+    from retrieval import QAPair
+
+    src = "https://help.example/articles/"
+    data = [
+        QAPair("gift-zh-a", "礼品卡余额怎么查", "在“我的账户 > 礼品卡”里输入卡号即可查看余额。", src + "gift-card"),
+        QAPair("ship-zh-a", "运费多少钱", "满49美元包邮，否则运费5.99美元。", src + "shipping"),
+        QAPair("ship-zh-b", "邮费怎么算", "满49美元包邮，否则运费5.99美元。", src + "shipping"),
+        QAPair("ret-zh-a", "怎么退货", "收货后30天内可以免费退货。", src + "returns"),
+        *[QAPair(f"gift-{i}", q, "Enter the card number under My account > Gift cards to see its balance.", src + "gift-card")
+          for i, q in enumerate(["how much is left on my gift card", "check gift card balance", "what's my gift card worth now",
+                                 "gift card remaining amount", "is there money left on this gift card"])],
+        QAPair("ship-en", "how much is delivery", "Free over $49, otherwise $5.99.", src + "shipping"),
+        QAPair("ret-en", "how do I return an item", "Free returns within 30 days.", src + "returns"),
+    ]
+    index = build(data, IndexConfig(kind="flat", multilingual="on"), embedder=embedder, progress=False)
+    topics = set(index.multilingual.head.model.classes_)
+    assert topics == {"source:" + src + name for name in ("gift-card", "shipping", "returns")}
+    assert best(index, "这张卡里还剩多少钱") == "在“我的账户 > 礼品卡”里输入卡号即可查看余额。"  # the Chinese answer, not the English one
+
+
+@pytest.mark.slow
+def test_shipped_chinese_knowledge_base_reaches_its_target_on_held_out_paraphrases(embedder):
+    """The shipped Q&A, held-out Chinese paraphrases (Simplified and Traditional): top-1 >= 0.78, the head worth >= 5 points."""
+    import csv
+    from pathlib import Path
+
+    import opencc
+
+    from retrieval import load_qa
+
+    root = Path(__file__).resolve().parents[2]
+    index = build(load_qa([root / "data/qa"]), IndexConfig(), embedder=embedder, progress=False)
+    rows = list(csv.DictReader(open(root / "tests/data/qa_paraphrases_zh.csv", encoding="utf-8")))
+    to_traditional = opencc.OpenCC("s2t").convert
+
+    def top1(questions):
+        return float(np.mean([best(index, q) == r["answer"] for q, r in zip(questions, rows)]))
+
+    simplified = top1([r["question"] for r in rows])
+    traditional = top1([to_traditional(r["question"]) for r in rows])
+    index.multilingual.head_share = 0.0
+    nearest_only = top1([r["question"] for r in rows])
+    assert simplified >= 0.78 and traditional >= simplified - 0.02, (simplified, traditional)
+    assert simplified >= nearest_only + 0.05, (simplified, nearest_only)
