@@ -19,7 +19,7 @@ from retrieval.dedupe import Merge, find_duplicates
 from retrieval.embedder import Embedder
 from retrieval.errors import QADataError, RetrievalError
 from retrieval.lexical import LexicalScorer
-from retrieval.multilingual import MultilingualView, answer_languages, answer_topics
+from retrieval.multilingual import MultilingualView
 from retrieval.qa import QAPair, answer_text_entries, is_answer_text
 from retrieval.ranking import Hit, SearchResult, group_by_answer
 from retrieval.store import StoredIndex, load_index, save_index
@@ -79,7 +79,7 @@ class QAIndex:
         # Normalised question / answer -> vector ids; built on the first `add`.
         self._by_text: Optional[Dict[str, Set[int]]] = None
         if multilingual is not None and not multilingual.topics:
-            multilingual.set_topics(answer_topics(pairs), answer_languages(pairs), refit=False)
+            multilingual.set_entries(pairs, refit=False)
 
     # ------------------------------------------------------------------- build
     @classmethod
@@ -119,8 +119,7 @@ class QAIndex:
             encoder = sentence_encoder.load(config.multilingual_encoder)
             if encoder is not None:
                 multilingual = MultilingualView.build(encoder, ids, [fold(p.question) for p in kept], config)
-                entries = dict(zip(ids.tolist(), kept))
-                multilingual.set_topics(answer_topics(entries), answer_languages(entries), refit=True)
+                multilingual.set_entries(dict(zip(ids.tolist(), kept)), refit=True)
         lexical = None
         if config.lexical == "on" or (config.lexical == "auto" and poorly_read and multilingual is None):
             lexical = LexicalScorer.build(ids, [fold(p.question) for p in kept])
@@ -195,7 +194,7 @@ class QAIndex:
     def _refit_head(self) -> None:
         """The multilingual view's answer head learns the entries as they are now."""
         if self.multilingual is not None:
-            self.multilingual.set_topics(answer_topics(self.pairs), answer_languages(self.pairs), refit=True)
+            self.multilingual.set_entries(self.pairs, refit=True)
             self.stats["multilingual_head"] = self.multilingual.head is not None
 
     def _reindex_orphaned_answers(self) -> None:

@@ -63,7 +63,6 @@ class AnswerHead:
 
     def __init__(self, model):
         self.model = model
-        self._column = {topic: j for j, topic in enumerate(model.classes_)}
 
     @classmethod
     def fit(cls, vectors: np.ndarray, topics: Sequence[str]) -> Optional["AnswerHead"]:
@@ -90,7 +89,7 @@ class MultilingualView:
         self.vectors = vectors
         self.head = head
         self.head_share = head_share
-        # Entry id -> answer topic and answer language; set by the index that owns the view (`set_topics`).
+        # Entry id -> answer topic and answer language; set by the index that owns the view (`set_entries`).
         self.topics: Dict[int, str] = {}
         self.languages: Dict[int, Optional[str]] = {}
         self._members: Dict[str, list] = {}
@@ -114,10 +113,9 @@ class MultilingualView:
     def remove(self, ids: Sequence[int]) -> None:
         self.vectors.remove(ids)
 
-    def set_topics(self, topics: Dict[int, str], languages: Dict[int, Optional[str]], refit: bool) -> None:
+    def set_entries(self, pairs: Mapping[int, QAPair], refit: bool) -> None:
         """The entries' answer topics and languages; `refit` trains the head again on the current entries (after a build or a change)."""
-        self.topics = dict(topics)
-        self.languages = dict(languages)
+        self.topics, self.languages = answer_topics(pairs), answer_languages(pairs)
         self._members: Dict[str, list] = defaultdict(list)
         for entry, topic in self.topics.items():
             self._members[topic].append(entry)
