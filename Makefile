@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup run train test test-unit test-stories lint lock bench bench-kb clean
+.PHONY: setup run train test test-unit test-stories lint lock bench bench-kb bench-throughput clean
 
 setup:
 	@bash scripts/setup-env.sh
@@ -36,6 +36,11 @@ bench: setup
 bench-kb: setup
 	$(VENV)/bin/python bench/compare_kb.py
 	$(VENV)/bin/python bench/kb_decision.py --model build/test/models/kefu.tar.gz
+
+# kefu (`kefu run`), kefu on DIET and a stock `rasa init` bot under the same REST load (minutes;
+# trains the two comparison models once into ~/.cache/kefu/bench-models). Model: KEFU_TEST_MODEL or models/.
+bench-throughput: setup
+	flock /tmp/kefu-cpu.lock $(VENV)/bin/python bench/throughput.py
 
 clean:
 	rm -rf build results .pytest_cache

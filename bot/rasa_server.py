@@ -18,19 +18,23 @@ from kefu.core.secrets import ENV
 
 
 def rasa_argv(args: List[str], environ=os.environ) -> List[str]:
-    """The argv Rasa's parser sees: `rasa run <args> --auth-token <token from the environment>`."""
+    """The argv Rasa's parser sees: `rasa run <args> --auth-token=<token from the environment>`."""
     if any(a == "--auth-token" or a.startswith("--auth-token=") for a in args):
         raise SystemExit("error: do not pass --auth-token on the command line (ps shows it); set KEFU_API_TOKEN")
     token = environ.get(ENV, "").strip()
     if not token:
         raise SystemExit(f"error: {ENV} is not set: the Rasa HTTP API is never served without a token")
-    return ["rasa", "run", *args, "--auth-token", token]
+    # One argument: a token_urlsafe token starts with "-" one time in 64, which argparse takes for an option.
+    return ["rasa", "run", *args, f"--auth-token={token}"]
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     sys.argv = rasa_argv(list(sys.argv[1:] if argv is None else argv))
     from rasa.__main__ import main as rasa_main  # local: the whole Rasa server, only in this process
 
+    from bot import speedups
+
+    speedups.install()  # before Sanic forks its workers: every worker has it
     rasa_main()
 
 

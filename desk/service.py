@@ -22,7 +22,7 @@ from desk.delivery import Delivery, agent_event, desk_event
 from desk.live import Hub
 from desk.proposals import Proposals
 from desk.rasa_client import RasaClient
-from desk.transcript import order_numbers, question_for_answer, turns
+from desk.transcript import order_numbers, questions_for_answer, turns
 
 logger = logging.getLogger(__name__)
 
@@ -99,9 +99,9 @@ class DeskService:
             raise TooLong(f"replies are limited to {self.config.max_reply_chars} characters")
         row = await self._held(handoff_id, user, lead_may=False)
         tracker = await self.rasa.tracker(row.conversation_id)
-        question = question_for_answer(tracker.get("events") or [])
+        questions = questions_for_answer(tracker.get("events") or [])
         delivered = await self.delivery.send(row.conversation_id, tracker, [agent_event(text, user.username)])
-        await asyncio.to_thread(self.proposals.propose, row.conversation_id, question, text, user.username)
+        await asyncio.to_thread(self.proposals.propose, row.conversation_id, questions, text, user.username)
         self._changed(row)
         return Outcome(row, delivered)
 

@@ -6,13 +6,12 @@ Pure functions over the tracker JSON of Rasa's HTTP API, so the page, the queue
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Iterable, List, Optional
 
 from kefu.core.payloads import AGENT_HUMAN, AGENT_KEY, HANDOFF_ACTION
+from kefu.core.text import ORDER_NUMBER, is_question, normalize_text
 
-ORDER_NUMBER = re.compile(r"(?<!\d)\d{6}(?!\d)")
 # Turns agents do not need to see.
 HIDDEN_ACTIONS = {"action_listen", "action_session_start", "action_extract_slots"}
 
@@ -83,18 +82,52 @@ def order_numbers(tracker: Dict[str, Any]) -> List[str]:
     return found
 
 
-def question_for_answer(events: List[Dict[str, Any]]) -> Optional[str]:
-    """The customer message an agent reply answers: the last one since the previous agent reply or the
-    handoff, skipping button payloads (the same pairing the retrain's handoff Q&A uses)."""
-    question = None
+# A customer message the bot could not answer: its parse fell back, or the knowledge base only half-matched.
+UNANSWERED_INTENTS = frozenset({"nlu_fallback", "out_of_scope"})
+MAX_QUESTIONS_BEFORE = 3
+
+
+def unanswered(parse: Dict[str, Any]) -> bool:
+    kb = parse.get("kb") if isinstance(parse.get("kb"), dict) else {}
+    return (parse.get("intent") or {}).get("name") in UNANSWERED_INTENTS or kb.get("match") == "low"
+
+
+def questions_for_answer(events: List[Dict[str, Any]]) -> List[str]:
+    """The customer's questions an agent reply (about to be sent) answers, oldest first, without repeats.
+
+    After a handoff: the questions the customer asked just before it (the last one, and the ones right before it
+    the bot could not answer either: fallbacks and half matches, at most MAX_QUESTIONS_BEFORE, which are often
+    the same question rephrased) and every question sent while waiting. "I want a person", greetings, nudges and
+    order numbers alone are not questions (`is_question`). Once an agent has replied, the customer's next
+    questions start a new set (a follow-up); until then a second agent reply answers the same questions (a "let
+    me check" first, then the answer). The retrain pairs human replies posted straight to Rasa's API by the same
+    rules (retrain.signals.handoff_pairs; tests/desk/test_proposals.py checks that both agree).
+    """
+    before: List[str] = []         # questions just before the handoff
+    open_run = False               # every question in `before` went unanswered, so the next one extends it
+    current: List[str] = []        # questions since the handoff (or since the agent last replied)
+    handed_off = answered = False
     for event in events:
         kind = event.get("event")
         if kind == "user":
             text = (event.get("text") or "").strip()
-            if text and not text.startswith("/"):
-                question = text
+            parse = event.get("parse_data") or {}
+            if not is_question(text, (parse.get("intent") or {}).get("name")):
+                continue
+            if answered:
+                before, current, answered = [], [], False
+            if handed_off:
+                current.append(text)
+            else:
+                before = (before if open_run else [])[-(MAX_QUESTIONS_BEFORE - 1):] + [text]
+                open_run = unanswered(parse)
         elif kind == "action" and event.get("name") == HANDOFF_ACTION:
-            question = None
+            handed_off = True
         elif kind == "bot" and str((event.get("metadata") or {}).get(AGENT_KEY, "")) == AGENT_HUMAN:
-            question = None
-    return question
+            answered = True
+        elif kind == "resume":
+            before, current, handed_off, answered, open_run = [], [], False, False, False
+    found: Dict[str, str] = {}
+    for text in before + current:
+        found.setdefault(normalize_text(text), text)
+    return list(found.values())

@@ -321,7 +321,7 @@ def _fit_blend(model, tokenizer, device, config, val_set, label_ids, labels, ban
         lex_probs, lex_similarity = lexical.score(texts)
         lex = View(softmax(np.log(lex_probs + 1e-9), lexical_info.get("temperature", 1.0)),
                    SigmoidScaler(**lexical_info["in_domain"]).probability(lex_similarity))
-    blend = Blend.fit(encoded.coverage, val_y, transformer, multi, lex, lambda p, i: combine(p, i, labels))
+    blend = Blend.fit(encoded.coverage, val_y, transformer, multi, lex, lambda p, i: combine(p, i, labels), config.lexical_min_coverage)
     final_probs, final_in = blend.mix(encoded.coverage, transformer, multi, lex)
     final = combine(final_probs, final_in, labels)
     metrics = {"val_accuracy_blend": round(float((final.argmax(1) == val_y).mean()), 4), "val_examples_all": len(val_set),

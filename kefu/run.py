@@ -17,6 +17,7 @@ The command line is in kefu/cli/run.py; this module imports no Rasa itself
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -37,14 +38,18 @@ from kefu.core.secrets import api_token
 
 
 def run_bot(host: str = "127.0.0.1", port: int = 5005, actions_port: int = 5055, web_port: int = 8080,
-            model: Optional[Path] = None, desk_port: int = 8090) -> int:
+            model: Optional[Path] = None, desk_port: int = 8090, workers: Optional[int] = None) -> int:
     """Serves until Ctrl-C (or SIGTERM); the exit status for the shell."""
-    return asyncio.run(serve(host, port, actions_port, web_port, model, desk_port))
+    return asyncio.run(serve(host, port, actions_port, web_port, model, desk_port, workers))
 
 
 async def serve(host: str = "127.0.0.1", port: int = 5005, actions_port: int = 5055, web_port: int = 8080,
-                model: Optional[Path] = None, desk_port: int = 8090) -> int:
-    """From the current directory, which must be the project root; `model` defaults to the newest in models/."""
+                model: Optional[Path] = None, desk_port: int = 8090, workers: Optional[int] = None) -> int:
+    """From the current directory, which must be the project root; `model` defaults to the newest in models/.
+
+    `workers`: Rasa server processes (Sanic workers, each with its own copy of the model) on one port;
+    default KEFU_WORKERS, else `default_workers()`.
+    """
     root = Path.cwd()
     if not (root / "config.yml").exists() or not (root / "domain.yml").exists():
         print("error: run `kefu run` from the project root (config.yml and domain.yml not found)", file=sys.stderr)
@@ -61,6 +66,18 @@ async def serve(host: str = "127.0.0.1", port: int = 5005, actions_port: int = 5
         print(f"error: model {model} not found", file=sys.stderr)
         return 2
 
+    workers = resolve_workers(workers)
+    if workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if workers > 1 and not shared_lock_store(root / "endpoints.yml"):
+        print("warning: endpoints.yml has no lock store shared between processes (lock_store:); "
+              "Rasa serves with one worker", file=sys.stderr)
+
+    tracker_db = sqlite_tracker_db(root / "endpoints.yml", root)
+    if tracker_db is not None:
+        use_wal(tracker_db)
+
     token, token_file = api_token(root / "var")
     print(f"Rasa HTTP API token: {'from KEFU_API_TOKEN' if token_file is None else f'in {token_file} (mode 0600)'}; "
           "send it as ?token=... on /conversations, /model and /status.", flush=True)
@@ -73,10 +90,12 @@ async def serve(host: str = "127.0.0.1", port: int = 5005, actions_port: int = 5
 
     web = None
     try:
-        print(f"Starting action server on :{actions_port} and Rasa ({model.name}) on {rasa_url} ...", flush=True)
+        print(f"Starting action server on :{actions_port} and Rasa ({model.name}, {workers} worker"
+              f"{'s' if workers > 1 else ''}) on {rasa_url} ...", flush=True)
         processes.append(await _spawn(action_server_command(actions_port)))
         endpoints = endpoints_for_actions_port(root / "endpoints.yml", actions_port, root / "var")
-        processes.append(await _spawn(rasa_server_command(model, host, port, endpoints), env=dict(os.environ, KEFU_API_TOKEN=token)))
+        processes.append(await _spawn(rasa_server_command(model, host, port, endpoints),
+                                      env=rasa_environment(workers, token)))
         if desk_port:
             # The agent desk in its own process (it reads the same API token file); 0 switches it off.
             processes.append(await _spawn(desk_command(desk_port, rasa_url), env=dict(os.environ, KEFU_API_TOKEN=token)))
@@ -119,6 +138,66 @@ def rasa_server_command(model: Path, host: str, port: int, endpoints: Path, cred
     """`rasa run` with the API (its token comes from KEFU_API_TOKEN in the environment: bot/rasa_server.py)."""
     return [sys.executable, "-m", "bot.rasa_server", "--model", str(model), "--interface", host, "--port", str(port),
             "--enable-api", "--cors", "*", "--endpoints", str(endpoints), "--credentials", credentials]
+
+
+def rasa_environment(workers: int, token: str, environ=os.environ) -> dict:
+    """The Rasa server's environment: its workers, the API token, and one thread per worker for TensorFlow's
+    policies (TED) when there are several workers (set values are kept); torch and faiss already run on
+    KEFU_INFERENCE_THREADS (default 1)."""
+    env = dict(environ, KEFU_API_TOKEN=token, SANIC_WORKERS=str(workers))
+    if workers > 1:
+        for name in ("TF_INTRA_OP_PARALLELISM_THREADS", "TF_INTER_OP_PARALLELISM_THREADS", "OMP_NUM_THREADS"):
+            env.setdefault(name, "1")
+    return env
+
+
+def default_workers() -> int:
+    """One Rasa worker unless asked for more (measured with bench/throughput.py, 2 cores).
+
+    Two workers took kefu from 20.0 to 24.0 messages/s for about 0.7 GB more memory
+    (each worker holds its own model), and /metrics and the per-sender rate limits then
+    count per worker process; `--workers 2` (or KEFU_WORKERS=2) when the rate matters more.
+    """
+    return 1
+
+
+def resolve_workers(workers: Optional[int], environ=os.environ) -> int:
+    """--workers, else KEFU_WORKERS, else `default_workers()`."""
+    if workers is not None:
+        return workers
+    value = environ.get("KEFU_WORKERS", "").strip()
+    return int(value) if value else default_workers()
+
+
+def shared_lock_store(endpoints: Path) -> bool:
+    """Whether endpoints.yml names a lock store other than Rasa's in-memory one (Rasa's condition for workers > 1)."""
+    config = yaml.safe_load(endpoints.read_text(encoding="utf-8")) if endpoints.exists() else None
+    lock_store = (config or {}).get("lock_store") or {}
+    return lock_store.get("type") not in (None, "in_memory")
+
+
+def sqlite_tracker_db(endpoints: Path, root: Path) -> Optional[Path]:
+    """The SQLite file of endpoints.yml's SQL tracker store (Rasa's default `rasa.db`), or None for another store."""
+    config = yaml.safe_load(endpoints.read_text(encoding="utf-8")) if endpoints.exists() else None
+    store = (config or {}).get("tracker_store") or {}
+    if str(store.get("type", "")).lower() != "sql" or str(store.get("dialect", "sqlite")) != "sqlite":
+        return None
+    return root / str(store.get("db") or "rasa.db")
+
+
+def use_wal(db: Path) -> None:
+    """Write-ahead log for the tracker store (persistent in the file; every later connection uses it).
+
+    Rasa's workers and the desk read while another process writes, instead of waiting for
+    it; a commit syncs one file instead of the rollback journal and the database.
+    Durability is SQLite's default for WAL with synchronous=FULL (Rasa's connections): a
+    message acknowledged is on disk.
+    """
+    import sqlite3
+
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.closing(sqlite3.connect(str(db), timeout=30)) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
 
 
 class _Backoff:

@@ -155,13 +155,22 @@ class GateConfig(RetrainOptions):
     stories: Optional[str] = "tests/test_stories.yml"
     # Largest drop allowed from champion to challenger, per metric (absolute).
     tolerance: Dict[str, float] = field(default_factory=lambda: {
-        "intent_accuracy": 0.005, "intent_macro_f1": 0.01, "story_accuracy": 0.0, "action_accuracy": 0.005})
+        "intent_accuracy": 0.005, "intent_macro_f1": 0.01, "story_accuracy": 0.0, "action_accuracy": 0.005,
+        "kb_answer_precision": 0.05})
     timeout_minutes: float = 30
+    # Knowledge-base answer precision (retrain/kb_probe.py), measured when the pipeline has the knowledge base:
+    # held-out paraphrases with their right answer, and questions it has no answer for (any answer is wrong).
+    kb_paraphrases: List[str] = field(default_factory=lambda: ["tests/data/qa_paraphrases.csv", "tests/data/qa_paraphrases_zh.csv"])
+    kb_unanswerable: List[str] = field(default_factory=lambda: ["tests/data/qa_unanswerable.csv"])
+    # A challenger whose answers are right less often than this is refused, whatever the champion's (null: no floor).
+    kb_precision_floor: Optional[float] = 0.9
 
     def validate(self) -> None:
-        known = {"intent_accuracy", "intent_macro_f1", "story_accuracy", "action_accuracy"}
+        known = {"intent_accuracy", "intent_macro_f1", "story_accuracy", "action_accuracy", "kb_answer_precision"}
         unknown = set(self.tolerance) - known
         self.require(not unknown, f"gate.tolerance: unknown metric(s) {sorted(unknown)}; known: {sorted(known)}")
+        self.require(self.kb_precision_floor is None or 0 <= self.kb_precision_floor <= 1,
+                     "gate.kb_precision_floor must be in [0, 1] or null")
 
 
 @dataclass

@@ -1,7 +1,12 @@
-"""Champion vs challenger on the same frozen tests: the held-out NLU set and the `rasa test` story suite.
+"""Champion vs challenger on the same frozen tests: the held-out NLU set, the `rasa test` story suite and,
+when the pipeline has the knowledge base, its answer precision on held-out Q&A.
 
 Both models are evaluated by `rasa test` (the full pipeline, fallback
 included, and the dialogue policies), so the gate judges what customers get.
+Knowledge-base answers are measured the same way (retrain/kb_probe.py: the
+whole archive parses held-out paraphrases and unanswerable questions); a
+challenger is refused when its answer precision is under
+`gate.kb_precision_floor` or drops by more than its tolerance.
 A champion's figures are cached in its registry entry, keyed by the test
 files' fingerprint, so each night evaluates only the challenger.
 """
@@ -17,9 +22,21 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from kefu.core.archives import rasa_executable
+from retrain import kb_probe
 from retrain.config import GateConfig, RetrainConfig, RetrainError
+from retrain.train_candidate import has_retriever
 
-METRICS = ("intent_accuracy", "intent_macro_f1", "story_accuracy", "action_accuracy")
+KB_PRECISION = "kb_answer_precision"
+METRICS = ("intent_accuracy", "intent_macro_f1", "story_accuracy", "action_accuracy", KB_PRECISION)
+
+
+def kb_question_files(config: RetrainConfig) -> tuple:
+    """(paraphrase files, unanswerable files) that exist; ([], []) when the pipeline has no knowledge base."""
+    gate = config.gate
+    if not has_retriever(config):
+        return [], []
+    return ([config.path(p) for p in gate.kb_paraphrases if config.path(p).exists()],
+            [config.path(p) for p in gate.kb_unanswerable if config.path(p).exists()])
 
 
 def tests_fingerprint(config: RetrainConfig) -> str:
@@ -27,7 +44,25 @@ def tests_fingerprint(config: RetrainConfig) -> str:
     for path in (config.gate.heldout_nlu, config.gate.stories):
         if path:
             digest.update(config.path(path).read_bytes())
+    for path in [p for files in kb_question_files(config) for p in files]:
+        digest.update(b"kb\0" + path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def kb_metrics(config: RetrainConfig, archive: Path, out: Path) -> Dict:
+    """The archive's knowledge-base answer precision on the gate's held-out questions ({} without a knowledge base)."""
+    paraphrases, unanswerable = kb_question_files(config)
+    if not paraphrases:
+        return {}
+    questions = kb_probe.read_questions(paraphrases, unanswerable)
+    try:
+        found = kb_probe.measure(archive, questions, out, config.gate.timeout_minutes * 60)
+    except subprocess.TimeoutExpired as exc:
+        raise RetrainError(f"the knowledge-base probe of {archive.name} took longer than {config.gate.timeout_minutes} min") from exc
+    except (RuntimeError, ValueError) as exc:
+        raise RetrainError(str(exc)) from exc
+    return {KB_PRECISION: found["precision"], "kb_answers_given": found["given"], "kb_answers_right": found["right"],
+            "kb_questions": found["questions"], "kb_wrong_examples": found["wrong_examples"][:5]}
 
 
 def evaluate_archive(config: RetrainConfig, archive: Path, out: Path) -> Dict[str, float]:
@@ -59,7 +94,8 @@ def evaluate_archive(config: RetrainConfig, archive: Path, out: Path) -> Dict[st
     if code != 0:
         tail = (out / "rasa_test.log").read_text(errors="replace")[-1500:]
         raise RetrainError(f"`rasa test` of {archive} failed (exit {code}); see {out / 'rasa_test.log'}:\n{tail}")
-    return read_results(out, with_stories=bool(gate.stories)) | {"seconds": round(time.perf_counter() - started, 1)}
+    metrics = read_results(out, with_stories=bool(gate.stories)) | kb_metrics(config, archive, out / "kb")
+    return metrics | {"seconds": round(time.perf_counter() - started, 1)}
 
 
 def read_results(out: Path, with_stories: bool = True) -> Dict[str, float]:
@@ -88,18 +124,33 @@ def _accuracy(report: Dict) -> float:
 
 
 def decide(champion: Dict[str, float], challenger: Dict[str, float], gate: GateConfig) -> Tuple[bool, List[str]]:
-    """Promote only if no metric drops by more than its tolerance; the reasons name every metric."""
+    """Promote only if no metric drops by more than its tolerance and the challenger's knowledge-base answer
+    precision is not under the floor; the reasons name every metric."""
     ok, reasons = True, []
     for metric in METRICS:
-        if metric not in champion or metric not in challenger:
+        if champion.get(metric) is None or challenger.get(metric) is None:
             continue
         before, after = champion[metric], challenger[metric]
         allowed = float(gate.tolerance.get(metric, 0.0))
         worse = after < before - allowed - 1e-9
         ok = ok and not worse
         reasons.append(f"{metric} {before:.4f} -> {after:.4f} ({after - before:+.4f}, tolerance {allowed})"
-                       + (" WORSE" if worse else ""))
+                       + _kb_counts(metric, champion, challenger) + (" WORSE" if worse else ""))
+    precision = challenger.get(KB_PRECISION)
+    if precision is not None and gate.kb_precision_floor is not None and precision < gate.kb_precision_floor - 1e-9:
+        ok = False
+        wrong = (challenger.get("kb_wrong_examples") or [{}])[0]
+        example = (f"; e.g. {wrong.get('question')!r} got {str(wrong.get('got'))[:80]!r}" if wrong.get("question") else "")
+        reasons.append(f"{KB_PRECISION} {precision:.4f} is under the floor {gate.kb_precision_floor} "
+                       f"(gate.kb_precision_floor): knowledge-base answers are wrong too often{example} WORSE")
     return ok, reasons
+
+
+def _kb_counts(metric: str, champion: Dict, challenger: Dict) -> str:
+    if metric != KB_PRECISION:
+        return ""
+    return (f" [right/given: {champion.get('kb_answers_right')}/{champion.get('kb_answers_given')} -> "
+            f"{challenger.get('kb_answers_right')}/{challenger.get('kb_answers_given')} of {challenger.get('kb_questions')} questions]")
 
 
 def champion_metrics(cached: Optional[Dict], fingerprint: str) -> Optional[Dict[str, float]]:

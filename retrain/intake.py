@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Turn:
-    kind: str                      # "user", "bot", "agent" (a human agent's message) or "action"
+    kind: str                      # "user", "bot", "agent" (a human agent's message), "action" or "resume" (bot handed back)
     text: Optional[str]
     timestamp: float
     new: bool = True
@@ -52,6 +52,7 @@ class Turn:
     confidence: float = 0.0
     action: Optional[str] = None
     via_desk: bool = False         # an agent's reply sent through the desk (reviewed there, see above)
+    kb_match: Optional[str] = None # the knowledge base's match for a customer message (high, low, none)
 
 
 # Metadata key of the agent's id, which only the desk's agent replies carry (desk.delivery.agent_event).
@@ -111,13 +112,17 @@ def turns_from_events(events: Iterable[Dict[str, Any]], since: float, agent_key:
         if kind == "user":
             parse = event.get("parse_data") or {}
             intent = parse.get("intent") or {}
-            turns.append(Turn("user", event.get("text"), ts, new, intent.get("name"), float(intent.get("confidence") or 0.0)))
+            kb = parse.get("kb") if isinstance(parse.get("kb"), dict) else {}
+            turns.append(Turn("user", event.get("text"), ts, new, intent.get("name"), float(intent.get("confidence") or 0.0),
+                              kb_match=kb.get("match")))
         elif kind == "bot":
             metadata = event.get("metadata") or {}
             who = "agent" if str(metadata.get(agent_key, "")) == agent_value else "bot"
             turns.append(Turn(who, event.get("text"), ts, new, via_desk=who == "agent" and bool(metadata.get(DESK_AGENT_ID_KEY))))
         elif kind == "action" and event.get("name"):
             turns.append(Turn("action", None, ts, new, action=event.get("name")))
+        elif kind == "resume":
+            turns.append(Turn("resume", None, ts, new))
     return turns
 
 

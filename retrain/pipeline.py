@@ -245,7 +245,10 @@ def _run(config: RetrainConfig, registry: Registry, run_dir: Path, report: Dict[
         say(f"promoted {version}; server: {report['server'].get('status') or report['server'].get('reason')}")
     else:
         report["decision"] = "refused"
-        say("refused: the challenger is worse beyond tolerance; the champion stays")
+        report["refused_because"] = [line for line in reasons if line.endswith("WORSE")]
+        say("refused: the challenger is worse beyond tolerance" +
+            (" or its knowledge-base answers are under the precision floor" if any(gate.KB_PRECISION in r for r in report["refused_because"]) else "")
+            + "; the champion stays")
     for line in reasons:
         say("  " + line)
     watermark.advance(found.watermarks)

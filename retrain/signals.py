@@ -11,8 +11,8 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 
-from kefu.core.payloads import HANDOFF_ACTION, NLU_FALLBACK
-from kefu.core.text import normalize_text
+from kefu.core.payloads import HANDOFF_ACTION, NLU_FALLBACK, OUT_OF_SCOPE
+from kefu.core.text import is_question, normalize_text
 from retrain.config import HandoffQAConfig, NewIntentConfig, PseudoLabelConfig, ReviewConfig
 from retrain.intake import Conversation
 from retrain.review import CANDIDATE, MESSAGE, ReviewRow
@@ -98,29 +98,52 @@ def pseudo_labels(stats: Sequence[MessageStat], config: PseudoLabelConfig, label
     return chosen
 
 
+# What a customer message needs to be the question an agent answers: kefu.core.text.is_question, the rule the
+# desk uses too (desk/transcript.py `questions_for_answer`; tests/desk/test_proposals.py checks that both pair
+# the same questions on the same conversation).
+UNANSWERED_INTENTS = frozenset({NLU_FALLBACK, OUT_OF_SCOPE})
+MAX_QUESTIONS_BEFORE = 3
+
+
 def handoff_pairs(conversations: Sequence[Conversation], config: HandoffQAConfig) -> List[QAPair]:
-    """A human agent's answer paired with the customer message it answers (the last one since the
-    agent's previous message, skipping greetings and the like). Texts must already be redacted.
+    """A human agent's answer paired with each customer question it answers (one pair per question, all under
+    one id): the questions asked just before the handoff (the last one, and those right before it the bot could
+    not answer either) and those sent while waiting; after an agent's reply, the customer's next questions.
+    Texts must already be redacted.
 
     Replies sent through the agent desk are left out: the desk proposes them to a lead, and only the
     entries a lead accepts (or edits) reach the knowledge base, as curated Q&A data (retrain/intake.py)."""
     pairs = []
     for conversation in conversations:
-        question = None
+        before: List[str] = []
+        current: List[str] = []
+        open_run = handed_off = answered = False
         for turn in conversation.turns:
-            if turn.kind == "user" and turn.text:
-                if turn.intent not in config.skip_intents and not turn.text.startswith("/"):
-                    question = turn
+            if turn.kind == "user":
+                if not is_question(turn.text, turn.intent, config.skip_intents):
+                    continue
+                if answered:
+                    before, current, answered = [], [], False
+                if handed_off:
+                    current.append(turn.text.strip())
+                else:
+                    before = (before if open_run else [])[-(MAX_QUESTIONS_BEFORE - 1):] + [turn.text.strip()]
+                    open_run = turn.intent in UNANSWERED_INTENTS or turn.kb_match == "low"
             elif turn.kind == "action" and turn.action == HANDOFF_ACTION:
-                question = None  # the message that asked for a person is not a question to answer
+                handed_off = True
+            elif turn.kind == "resume":
+                before, current, open_run, handed_off, answered = [], [], False, False, False
             elif turn.kind == "agent" and turn.text:
-                if (turn.new and not turn.via_desk and question is not None
-                        and len(turn.text.strip()) >= config.min_answer_chars):
+                answered = True
+                found: Dict[str, str] = {}
+                for q in before + current:
+                    found.setdefault(normalize_text(q), q)
+                questions = list(found.values())
+                if turn.new and not turn.via_desk and questions and len(turn.text.strip()) >= config.min_answer_chars:
                     digest = hashlib.sha256(f"{conversation.id}\n{turn.timestamp}".encode()).hexdigest()[:12]
                     when = datetime.fromtimestamp(turn.timestamp, timezone.utc).isoformat(timespec="seconds")
-                    pairs.append(QAPair(f"handoff-{digest}", question.text.strip(), turn.text.strip(),
-                                        source="human agent", tags=["handoff"], timestamp=when))
-                question = None
+                    pairs += [QAPair(f"handoff-{digest}", q, turn.text.strip(), source="human agent", tags=["handoff"],
+                                     timestamp=when) for q in questions]
     return pairs
 
 

@@ -26,7 +26,7 @@ from retrieval.errors import ModelLoadError, QADataError, RetrievalError
 from retrieval.evaluate import evaluate
 from retrieval.index import AddResult, QAIndex, build
 from retrieval.knowledge_base import KBConfig, KnowledgeBase, fit_decision
-from retrieval.loaders import load_intent_texts, load_qa
+from retrieval.loaders import load_intent_examples, load_qa
 from retrieval.qa import QAPair
 from retrieval.ranking import AnswerHit, Hit, SearchResult
 
@@ -52,6 +52,6 @@ __all__ = [
     "evaluate",
     "find_duplicates",
     "fit_decision",
-    "load_intent_texts",
+    "load_intent_examples",
     "load_qa",
 ]

@@ -51,7 +51,7 @@ class AdaptConfig(Options):
     holdout_fraction: float = 0.2
     # (question, sibling question) pairs per question, besides its (question, answer) pair.
     siblings_per_question: int = 3
-    time_budget_minutes: Optional[float] = 10.0
+    time_budget_minutes: Optional[float] = 5.0
     seed: int = 42
     device: str = "auto"
 

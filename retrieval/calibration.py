@@ -30,6 +30,7 @@ class CalibrationSet:
     margin: np.ndarray    # best minus runner-up answer score
     correct: np.ndarray   # 1 where answering with the best answer would have been right
     answerable: np.ndarray  # 1 for held-out questions, 0 for negatives
+    second_view: np.ndarray  # 1 where the second view scored the message (SearchResult.second_view)
 
     def __len__(self) -> int:
         return len(self.correct)
@@ -37,7 +38,8 @@ class CalibrationSet:
 
 def calibration_set(pairs: Sequence[QAPair], negatives: Sequence[str], config: IndexConfig, embedder: Embedder,
                     folds: int = 3, top_k: int = 5, seed: int = 42, unanswerable_fraction: float = 0.15,
-                    split: Optional[Tuple[Sequence[QAPair], Sequence[QAPair]]] = None) -> CalibrationSet:
+                    split: Optional[Tuple[Sequence[QAPair], Sequence[QAPair]]] = None,
+                    intent_examples: Sequence[Tuple[str, str]] = ()) -> CalibrationSet:
     """Searches held-out questions against probe indexes built without them.
 
     In each fold a share of the answers (`unanswerable_fraction`) is left out
@@ -57,7 +59,8 @@ def calibration_set(pairs: Sequence[QAPair], negatives: Sequence[str], config: I
             continue
         answers = sorted({normalize_text(p.answer) for p in held})
         left_out = set(rng.sample(answers, int(len(answers) * unanswerable_fraction)))
-        probe = QAIndex.build([p for p in kept if normalize_text(p.answer) not in left_out], config, embedder=memo, progress=False)
+        probe = QAIndex.build([p for p in kept if normalize_text(p.answer) not in left_out], config, embedder=memo, progress=False,
+                              intent_examples=intent_examples)
         evidence.collect(probe, [p.question for p in held],
                          [None if normalize_text(p.answer) in left_out else normalize_text(p.answer) for p in held], top_k)
         if number == 0 and negatives:
@@ -83,7 +86,7 @@ def _folds(pairs: Sequence[QAPair], folds: int, rng: random.Random) -> List[Tupl
 
 class _Evidence:
     def __init__(self):
-        self.best, self.margin, self.correct, self.answerable = [], [], [], []
+        self.best, self.margin, self.correct, self.answerable, self.second_view = [], [], [], [], []
 
     def collect(self, index: QAIndex, texts: List[str], expected: List[Optional[str]], top_k: int) -> None:
         results = index.search(texts, k=top_k)
@@ -93,7 +96,8 @@ class _Evidence:
         self.correct.extend(bool(r.answers) and e is not None and normalize_text(r.answers[0].answer) == e
                             for r, e in zip(results, expected))
         self.answerable.extend(e is not None for e in expected)
+        self.second_view.extend(r.second_view for r in results)
 
     def arrays(self) -> CalibrationSet:
         return CalibrationSet(np.asarray(self.best, float), np.asarray(self.margin, float),
-                              np.asarray(self.correct, int), np.asarray(self.answerable, int))
+                              np.asarray(self.correct, int), np.asarray(self.answerable, int), np.asarray(self.second_view, int))

@@ -13,7 +13,19 @@ probability at which answers given reach `answer_precision`, `low` is where the
 calibrated probability itself reaches `clarify_precision` (a message there has
 that chance of having its answer in the knowledge base: worth asking the
 customer to rephrase rather than saying there is no answer).
-The route then compares the two calibrated probabilities.
+The route then compares the two calibrated probabilities: a scripted intent
+keeps the message unless the answer is likelier right and reaches `high`; an
+intent less sure than `low` facing a match that reaches `low` asks the customer
+to rephrase (neither is worth acting on: "it's a birthday present, can you wrap
+it nicely" read as shipping times at 0.49 with the gift-wrap answer at 0.68).
+
+Messages the main model reads poorly (Chinese for the packaged MiniLM) are
+scored by the second view, whose scores are another currency: they get their
+own regression and thresholds (`second_view`), fitted on their own held-out
+messages. Messages of the main view keep the decision fitted on every
+held-out message, as before the second view had its own: fitted on English
+alone, its higher threshold left an unsure intent (0.49) in front of a right
+answer in a gating English conversation test.
 """
 
 from __future__ import annotations
@@ -46,6 +58,11 @@ class DecisionModel:
     high: float = 0.9
     low: float = 0.5
     stats: Dict[str, float] = field(default_factory=dict)
+    # The decision for messages scored by the second view (a DecisionModel as a dict); None: this one.
+    second_view: Optional[Dict] = None
+
+    def for_view(self, second_view: bool) -> "DecisionModel":
+        return DecisionModel.from_dict(self.second_view) if second_view and self.second_view else self
 
     def probability(self, score: np.ndarray, margin: np.ndarray) -> np.ndarray:
         z = self.coef[0] * np.asarray(score) + self.coef[1] * np.asarray(margin) + self.intercept
@@ -61,7 +78,7 @@ class DecisionModel:
         scripted = intent not in no_scripted
         if p >= self.high and (not scripted or (p > intent_confidence and intent_confidence < override_below)):
             return KBDecision(ROUTE_ANSWER, KB_HIGH, p)
-        if scripted:
+        if scripted and not (intent_confidence < self.low <= p):
             return KBDecision(ROUTE_INTENT, KB_NONE, p)
         if p >= self.low:
             return KBDecision(ROUTE_CLARIFY, KB_LOW, p)
@@ -99,6 +116,20 @@ class DecisionModel:
     @classmethod
     def from_dict(cls, values: Dict) -> "DecisionModel":
         return cls(**values)
+
+    @classmethod
+    def fit_by_view(cls, score: np.ndarray, margin: np.ndarray, correct: np.ndarray, second_view: np.ndarray, answerable: np.ndarray,
+                    answer_precision: float, clarify_precision: float, min_questions: int = 30) -> "DecisionModel":
+        """One model fitted on every message, and one of the second view's own when it has `min_questions` held-out questions."""
+        second = np.asarray(second_view).astype(bool)
+        answerable = np.asarray(answerable).astype(bool)
+        main = cls.fit(score, margin, correct, answer_precision, clarify_precision)
+        if (answerable & second).sum() < min_questions or (answerable & ~second).sum() < min_questions:
+            return main
+        other = cls.fit(score[second], margin[second], correct[second], answer_precision, clarify_precision)
+        main.second_view = other.to_dict()
+        main.stats = {**main.stats, "second_view": other.stats}
+        return main
 
 
 def _threshold_for_precision(p: np.ndarray, correct: np.ndarray, precision: float) -> float:

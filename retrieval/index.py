@@ -83,8 +83,12 @@ class QAIndex:
 
     # ------------------------------------------------------------------- build
     @classmethod
-    def build(cls, pairs: Sequence[QAPair], config: Optional[IndexConfig] = None, embedder: Optional[Embedder] = None, progress: bool = True) -> "QAIndex":
-        """Embeds the questions, merges duplicates and indexes the rest (kind chosen by size unless set)."""
+    def build(cls, pairs: Sequence[QAPair], config: Optional[IndexConfig] = None, embedder: Optional[Embedder] = None, progress: bool = True,
+              intent_examples: Sequence[Tuple[str, str]] = ()) -> "QAIndex":
+        """Embeds the questions, merges duplicates and indexes the rest (kind chosen by size unless set).
+
+        `intent_examples`: (text, intent) of the bot's intents, learnt by the multilingual view's answer head.
+        """
         config = config or IndexConfig()
         if not pairs:
             raise QADataError("No Q&A pairs to index")
@@ -119,6 +123,7 @@ class QAIndex:
             encoder = sentence_encoder.load(config.multilingual_encoder)
             if encoder is not None:
                 multilingual = MultilingualView.build(encoder, ids, [fold(p.question) for p in kept], config)
+                multilingual.set_intent_examples([fold(t) for t, _ in intent_examples], [i for _, i in intent_examples])
                 multilingual.set_entries(dict(zip(ids.tolist(), kept)), refit=True)
         lexical = None
         if config.lexical == "on" or (config.lexical == "auto" and poorly_read and multilingual is None):
@@ -250,7 +255,7 @@ class QAIndex:
             else:
                 scored = self._blend(vectors[row], dense, weights[row], self.lexical.scores(self._fold(text), candidates, also=list(dense)))
             hits = [Hit(score, self.pairs[i]) for i, score in sorted(scored.items(), key=lambda item: -item[1])]
-            results.append(SearchResult(text, hits[:k], group_by_answer(hits, self.config.answer_bonus)[:k]))
+            results.append(SearchResult(text, hits[:k], group_by_answer(hits, self.config.answer_bonus)[:k], second_view=bool(weights[row] < 1.0)))
         return results
 
     def _fold(self, text: Optional[str]) -> Optional[str]:
@@ -376,5 +381,6 @@ def _text_keys(pair: QAPair):
     return ("q:" + normalize_text(pair.question), "a:" + normalize_text(pair.answer))
 
 
-def build(pairs: Sequence[QAPair], config: Optional[IndexConfig] = None, embedder: Optional[Embedder] = None, progress: bool = True) -> QAIndex:
-    return QAIndex.build(pairs, config, embedder=embedder, progress=progress)
+def build(pairs: Sequence[QAPair], config: Optional[IndexConfig] = None, embedder: Optional[Embedder] = None, progress: bool = True,
+          intent_examples: Sequence[Tuple[str, str]] = ()) -> QAIndex:
+    return QAIndex.build(pairs, config, embedder=embedder, progress=progress, intent_examples=intent_examples)

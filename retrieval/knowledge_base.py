@@ -56,6 +56,9 @@ class KBConfig(Options):
     # route between a scripted intent and the KB is decided on their confidences.
     negative_intents: List[str] = field(default_factory=lambda: ["out_of_scope"])
     max_calibration_negatives: int = 1000
+    # The multilingual view's answer head also learns the intents' examples (NLU data given to the build),
+    # so a message of a scripted intent does not look like a confident answer.
+    head_learns_intents: bool = True
     # Each answer's questions are split into this many folds for calibration.
     calibration_folds: int = 3
     # Share of answers left out of each calibration probe index, whose questions
@@ -63,7 +66,8 @@ class KBConfig(Options):
     calibration_unanswerable: float = 0.15
     # Fine-tune the embedding model on the Q&A (MultipleNegativesRankingLoss); kept
     # only if it retrieves better on held-out questions than the frozen model.
-    adapt: bool = False
+    # On by default: `kefu kb build` and the Rasa component build the same knowledge base.
+    adapt: bool = True
     # retrieval.AdaptConfig options (epochs, batch_size, time_budget_minutes, ...).
     adapt_options: Dict[str, Any] = field(default_factory=dict)
     seed: int = 42
@@ -101,8 +105,12 @@ class KnowledgeBase:
     # -------------------------------------------------------------------- build
     @classmethod
     def build(cls, pairs: Sequence[QAPair], config: Optional[KBConfig] = None, negatives: Sequence[str] = (),
-              progress: bool = True) -> "KnowledgeBase":
-        """Adapts (if configured), fits the decision on held-out questions and `negatives`, and indexes `pairs`."""
+              progress: bool = True, intent_examples: Sequence[Tuple[str, str]] = ()) -> "KnowledgeBase":
+        """Adapts (if configured), fits the decision on held-out questions and `negatives`, and indexes `pairs`.
+
+        `intent_examples`: (text, intent) of the bot's NLU data; the multilingual view's answer head learns them
+        (`KBConfig.head_learns_intents`), except the retrieval intent's.
+        """
         config = config or KBConfig()
         index_config = config.index_config()
         embedder = Embedder.load(index_config.model, index_config.device)
@@ -113,8 +121,9 @@ class KnowledgeBase:
             if adaptation.adapted:
                 # Calibrate only on questions the adapted model never saw.
                 split = (adaptation.train_pairs_used, adaptation.held_out_pairs)
-        decision = fit_decision(pairs, negatives, config, index_config, embedder, split)
-        index = QAIndex.build(pairs, index_config, embedder=embedder, progress=progress)
+        intent_examples = [(t, i) for t, i in intent_examples if i != config.retrieval_intent] if config.head_learns_intents else []
+        decision = fit_decision(pairs, negatives, config, index_config, embedder, split, intent_examples)
+        index = QAIndex.build(pairs, index_config, embedder=embedder, progress=progress, intent_examples=intent_examples)
         if adaptation is not None:
             index.stats["adaptation"] = adaptation.to_dict()
         index.stats["decision"] = decision.stats
@@ -163,8 +172,8 @@ class KnowledgeBase:
         if result is None or not result.answers:
             return KBResult(match=KB_NONE, route=ROUTE_NONE, intent_before=intent)
         scores = [a.score for a in result.answers]
-        decision = self.decision.decide(intent, float(confidence or 0.0), scores[0], float(margins([scores])[0]),
-                                        self.config.override_intent_below, self._no_scripted)
+        decision = self.decision.for_view(result.second_view).decide(intent, float(confidence or 0.0), scores[0], float(margins([scores])[0]),
+                                                                     self.config.override_intent_below, self._no_scripted)
         best = result.answers[0]
         return KBResult(
             match=decision.match, route=decision.route, p_answer=round(decision.p_answer, 4), intent_before=intent,
@@ -174,7 +183,7 @@ class KnowledgeBase:
 
 
 def fit_decision(pairs: Sequence[QAPair], negatives: Sequence[str], config: KBConfig, index_config: IndexConfig,
-                 embedder: Embedder, split=None) -> DecisionModel:
+                 embedder: Embedder, split=None, intent_examples: Sequence[Tuple[str, str]] = ()) -> DecisionModel:
     """Fits the decision on held-out questions (k-fold, see retrieval.calibration) and negative messages.
 
     A held-out question is a positive when its best answer is the right one
@@ -183,9 +192,11 @@ def fit_decision(pairs: Sequence[QAPair], negatives: Sequence[str], config: KBCo
     rng = random.Random(config.seed)
     negatives = rng.sample(list(negatives), min(len(negatives), config.max_calibration_negatives))
     evidence = calibration_set(pairs, negatives, index_config, embedder, folds=config.calibration_folds, top_k=config.top_k,
-                               seed=config.seed, unanswerable_fraction=config.calibration_unanswerable, split=split)
+                               seed=config.seed, unanswerable_fraction=config.calibration_unanswerable, split=split,
+                               intent_examples=intent_examples)
     if not evidence.answerable.any():
         logger.warning("Too little Q&A data to calibrate the knowledge-base decision (no answer has two questions); "
                        "using conservative defaults.")
         return DecisionModel()
-    return DecisionModel.fit(evidence.best, evidence.margin, evidence.correct, config.answer_precision, config.clarify_precision)
+    return DecisionModel.fit_by_view(evidence.best, evidence.margin, evidence.correct, evidence.second_view, evidence.answerable,
+                                     config.answer_precision, config.clarify_precision)

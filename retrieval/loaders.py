@@ -12,7 +12,7 @@ import io
 import json
 import re
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Sequence
+from typing import Any, Dict, Iterable, List, Sequence, Tuple
 
 from retrieval.errors import QADataError
 from retrieval.qa import QAPair, parse_timestamp, stable_id
@@ -213,12 +213,12 @@ def _tags(value: Any, where: str) -> List[str]:
     return [tag.strip() for tag in value if tag.strip()]
 
 
-def load_intent_texts(paths: Sequence[str | Path], intents: Sequence[str]) -> List[str]:
-    """Texts of the examples of `intents` in Rasa NLU files (calibration negatives for `kefu kb build --nlu`)."""
+def load_intent_examples(paths: Sequence[str | Path]) -> List[Tuple[str, str]]:
+    """(text, intent) of every intent example in Rasa NLU files (`kefu kb build --nlu`)."""
     from rasa.shared.exceptions import RasaException
     from rasa.shared.nlu.training_data.loading import load_data
 
-    wanted, texts = set(intents), []
+    examples = []
     for file in _expand([Path(p) for p in paths]):
         if file.suffix not in (".yml", ".yaml", ".json", ".md"):
             continue
@@ -226,5 +226,6 @@ def load_intent_texts(paths: Sequence[str | Path], intents: Sequence[str]) -> Li
             data = load_data(str(file))
         except (RasaException, ValueError, OSError) as exc:
             raise QADataError(f"Cannot read Rasa NLU data from {file}: {exc}") from exc
-        texts.extend(m.get("text") for m in data.intent_examples if m.get("intent") in wanted and m.get("text"))
-    return texts
+        examples.extend((m.get("text"), m.get("intent")) for m in data.intent_examples if m.get("intent") and m.get("text"))
+    return examples
+

@@ -34,6 +34,8 @@ class SearchResult:
     query: Optional[str]
     hits: List[Hit]
     answers: List[AnswerHit]
+    # Scored with the second view (multilingual or n-gram): the main model reads the query poorly.
+    second_view: bool = False
 
 
 def group_by_answer(hits: Sequence[Hit], bonus: float = 0.0) -> List[AnswerHit]:

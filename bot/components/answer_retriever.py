@@ -84,7 +84,8 @@ class FaissAnswerRetriever(GraphComponent):
         negative_intents = set(self.kb_config.negative_intents)
         negatives = [m.get(TEXT) for m in training_data.intent_examples if m.get(TEXT) and m.get(INTENT) in negative_intents]
         try:
-            self.knowledge_base = KnowledgeBase.build(load_qa(self.config[QA_FILES]), self.kb_config, negatives)
+            examples = [(m.get(TEXT), m.get(INTENT)) for m in training_data.intent_examples if m.get(TEXT) and m.get(INTENT)]
+            self.knowledge_base = KnowledgeBase.build(load_qa(self.config[QA_FILES]), self.kb_config, negatives, intent_examples=examples)
         except KefuError as exc:
             raise KnowledgeBaseError(f"Building the knowledge base failed: {exc}") from exc
         with self._model_storage.write_to(self._resource) as directory:

@@ -63,7 +63,9 @@
     body.replaceChildren();
     for (const p of proposals) {
       const tr = el("tr", { "data-id": p.id });
-      const q = el("textarea", { class: "edit question" }); q.value = p.question;
+      const q = el("textarea", { class: "edit question", title: "one question per line: each becomes a variant of the entry" });
+      q.value = (p.questions && p.questions.length ? p.questions : [p.question]).join("\n");
+      q.rows = Math.min(8, Math.max(2, q.value.split("\n").length));
       const a = el("textarea", { class: "edit answer" }); a.value = p.answer;
       const actions = el("td");
       const accept = el("button", { type: "button", class: "accept" }, "Accept");
@@ -79,7 +81,8 @@
       actions.append(accept, reject);
       const qc = el("td"); qc.append(q);
       const ac = el("td"); ac.append(a);
-      tr.append(qc, ac, el("td", {}, p.agent_id), actions);
+      const who = el("td", {}, p.agent_id + (p.conversations && p.conversations.length > 1 ? " (" + p.conversations.length + " conversations)" : ""));
+      tr.append(qc, ac, who, actions);
       body.append(tr);
     }
   }

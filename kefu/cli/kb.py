@@ -18,7 +18,7 @@ import yaml
 
 from kefu.core import atomic
 from kefu.core.errors import OptionsError
-from retrieval import KBConfig, KnowledgeBase, ModelLoadError, QAIndex, evaluate, load_intent_texts, load_qa
+from retrieval import KBConfig, KnowledgeBase, ModelLoadError, QAIndex, evaluate, load_intent_examples, load_qa
 
 # Merges listed one by one on stdout; the rest are counted.
 SHOW_MERGES = 10
@@ -38,7 +38,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--index-kind", choices=["auto", "flat", "hnsw", "ivf"], help="default auto: exact up to 20,000 entries, IVF above")
     p.add_argument("--config", metavar="JSON", help="index options as JSON, e.g. '{\"flat_max\": 50000}'")
     p.add_argument("--adapt", action=argparse.BooleanOptionalAction, default=None,
-                   help="fine-tune the embedding model on this Q&A first (kept only if it retrieves better)")
+                   help="fine-tune the embedding model on this Q&A first, kept only if it retrieves better "
+                        "(default: on, at most 5 minutes, as `rasa train` does)")
     p.add_argument("--adapt-config", metavar="JSON", help="adaptation options as JSON, e.g. '{\"epochs\": 2, \"time_budget_minutes\": 5}'")
     p.set_defaults(func=_build)
 
@@ -86,9 +87,11 @@ def _build(args) -> int:
         options["adapt_options"] = {**(options.get("adapt_options") or {}), **_json_option(args.adapt_config, "--adapt-config")}
     config = KBConfig.from_dict(options)
     pairs = load_qa(args.qa)
-    negatives = load_intent_texts(args.nlu, config.negative_intents) if args.nlu else []
-    print(f"Loaded {len(pairs)} Q&A pairs from {', '.join(args.qa)}" + (f" and {len(negatives)} negative messages" if args.nlu else ""))
-    kb = KnowledgeBase.build(pairs, config, negatives)
+    examples = load_intent_examples(args.nlu) if args.nlu else []
+    negatives = [text for text, intent in examples if intent in set(config.negative_intents)]
+    print(f"Loaded {len(pairs)} Q&A pairs from {', '.join(args.qa)}" + (f" and {len(examples)} intent examples "
+                                                                        f"({len(negatives)} negative messages)" if args.nlu else ""))
+    kb = KnowledgeBase.build(pairs, config, negatives, intent_examples=examples)
     index = kb.index
     if "adaptation" in index.stats:
         print(f"Adaptation: {index.stats['adaptation']['message']}")
@@ -96,12 +99,13 @@ def _build(args) -> int:
     kb.save(args.out)
     print(f"Built {index.kind} index of {index.describe()} ({index.embedder.dimension}-d, model {index.embedder.name}, "
           f"{index.stats['device']}) in {time.perf_counter() - started:.1f} s -> {args.out}")
-    stats = kb.decision.stats
-    if stats.get("fitted"):
-        print(f"Decision: answer at p >= {kb.decision.high:.3f} (held-out precision {stats['answer_precision']:.3f}, "
-              f"{stats['answerable_share_answered']:.1%} of answerable questions answered), ask to rephrase at p >= {kb.decision.low:.3f}")
-    else:
+    if not kb.decision.stats.get("fitted"):
         print("Decision: too little data to calibrate (no answer has two questions); conservative defaults")
+    for label, model in (("Decision", kb.decision), ("Second view", kb.decision.for_view(True) if kb.decision.second_view else None)):
+        stats = model.stats if model is not None else {}
+        if stats.get("fitted"):
+            print(f"{label}: answer at p >= {model.high:.3f} (held-out precision {stats['answer_precision']:.3f}, "
+                  f"{stats['answerable_share_answered']:.1%} of answerable questions answered), ask to rephrase at p >= {model.low:.3f}")
     return 0
 
 

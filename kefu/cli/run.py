@@ -16,10 +16,13 @@ def add_parser(subparsers) -> None:
     p.add_argument("--web-port", type=int, default=8080, help="chat page port")
     p.add_argument("--model", help="model archive (default: newest in models/, trained if there is none)")
     p.add_argument("--desk-port", type=int, default=8090, help="agent desk port on loopback (0: no desk)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="Rasa server processes on the one port, each with its own model "
+                        "(default: KEFU_WORKERS, else 1; more than 1 needs endpoints.yml's lock_store)")
     p.set_defaults(func=_run)
 
 
 def _run(args) -> int:
     return orchestrator.run_bot(host=args.host, port=args.port, actions_port=args.actions_port,
                                 web_port=args.web_port, model=Path(args.model) if args.model else None,
-                                desk_port=args.desk_port)
+                                desk_port=args.desk_port, workers=args.workers)

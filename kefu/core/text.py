@@ -158,3 +158,37 @@ def transformer_weight(coverage: np.ndarray) -> np.ndarray:
     Squared: a half-read message is mostly noise to the transformer.
     """
     return np.clip(coverage, 0.0, 1.0) ** 2
+
+
+# ------------------------------------------------------- the question an agent's answer answers
+# Words that carry no question: greetings, thanks, acknowledgements, asking for a person, nudges while waiting,
+# and the words around an order number ("my order number is 104233"). A message of these alone is not a question.
+# Shared by the desk (proposals a lead reviews) and the retrain (answers posted to Rasa's API), which must agree.
+FILLER_WORDS = frozenset("""
+hi hello hey hiya morning afternoon evening good dear there anyone anybody someone somebody still waiting wait
+thanks thank thx ty cheers ok okay k kk yes yeah yep no nope sure fine great please pls plz sorry hmm oh ah
+i i'm im me my mine you your we our us is it it's its this that are am be was a an the and or to of for on in at
+want wanna need would like can could may talk speak chat contact connect get give put through transfer real live
+person human agent people staff operator representative support service customer team someone somebody help
+order orders number no. id reference ref here again
+""".split())
+FILLER_CHARS = frozenset("你好您在吗嗎谢謝请請人工客服转轉接找要想我的订訂单單号號是和有没沒呢啊吧哦嗯好的了一下帮幫")
+ORDER_NUMBER = re.compile(r"(?<!\d)\d{6}(?!\d)")
+# Intents whose message is never the question an agent answers unless it says more (the retrain's
+# handoff_qa.skip_intents default).
+QUESTION_SKIP_INTENTS = frozenset({"greet", "goodbye", "thanks", "affirm", "deny", "human_handoff"})
+_LATIN_WORD = re.compile(r"[a-z][a-z'.]*")
+_CJK_CHAR = re.compile(r"[\u3400-\u9fff]")
+
+
+def is_question(text: str, intent: Optional[str] = None, skip_intents: Iterable[str] = QUESTION_SKIP_INTENTS) -> bool:
+    """Whether a customer message can stand as the question an agent's answer answers: not a button payload,
+    not only a greeting, thanks, a request for a person, a nudge or an order number. A message the bot took for
+    one of `skip_intents` needs more content than that ("hi, can I pay with klarna?" parsed as greet still counts)."""
+    text = (text or "").strip()
+    if not text or text.startswith("/"):
+        return False
+    plain = normalize_text(ORDER_NUMBER.sub(" ", text))
+    words = [w for w in _LATIN_WORD.findall(plain) if w.strip(".'") not in FILLER_WORDS and len(w.strip(".'")) > 1]
+    chars = [c for c in _CJK_CHAR.findall(plain) if c not in FILLER_CHARS]
+    return len(words) + len(chars) / 2 >= (3 if intent in set(skip_intents) else 1.5)

@@ -49,10 +49,12 @@ async def test_reply_is_a_human_bot_event_sent_through_rasa_for_the_widget(desk,
     kinds = [t["kind"] for t in view["turns"]]
     assert kinds[:2] == ["customer", "customer"] and "agent" in kinds and "bot" in kinds
     assert view["turns"][0]["intent"] == "human_handoff" and view["turns"][0]["ranking"]
-    # ...and the answer is proposed for the knowledge base, paired with the customer's question.
+    # ...and the answer is proposed for the knowledge base, paired with the customer's questions: the one asked
+    # before "talk to a human" and the one sent while waiting (not the request for a person).
     lead = await make_client("lena")
     [proposal] = (await (await lead.get("/api/proposals")).json())["proposals"]
-    assert proposal["question"] == "it arrived today, the box was soaked" and proposal["answer"] == answer
+    assert proposal["questions"] == ["my parcel is wet and torn, what can I do?", "it arrived today, the box was soaked"]
+    assert proposal["answer"] == answer
 
 
 async def test_bad_replies(desk, queue, fake_rasa):

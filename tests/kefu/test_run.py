@@ -49,3 +49,34 @@ def test_a_non_default_actions_port_reaches_rasa_through_a_copy_of_endpoints(tmp
 def test_the_action_server_is_bound_to_loopback():
     command = action_server_command(6055)
     assert command[1:3] == ["-m", "bot.action_server"] and command[command.index("--host") + 1] == "127.0.0.1"
+
+
+def test_workers_come_from_the_option_else_the_environment_else_one():
+    from kefu.run import default_workers, resolve_workers
+
+    assert resolve_workers(3, {"KEFU_WORKERS": "1"}) == 3
+    assert resolve_workers(None, {"KEFU_WORKERS": "1"}) == 1
+    assert resolve_workers(None, {}) == default_workers()
+    assert default_workers() == 1
+
+
+def test_several_workers_need_a_lock_store_that_processes_share(tmp_path):
+    from kefu.run import shared_lock_store
+
+    endpoints = tmp_path / "endpoints.yml"
+    endpoints.write_text("tracker_store:\n  type: SQL\n")
+    assert not shared_lock_store(endpoints)
+    endpoints.write_text("lock_store:\n  type: in_memory\n")
+    assert not shared_lock_store(endpoints)
+    endpoints.write_text("lock_store:\n  type: bot.lock_store.SQLiteLockStore\n")
+    assert shared_lock_store(endpoints)
+
+
+def test_zero_workers_is_refused(tmp_path, monkeypatch, capsys):
+    (tmp_path / "config.yml").write_text("language: en\n")
+    (tmp_path / "domain.yml").write_text('version: "3.1"\n')
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "m.tar.gz").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--workers", "0"]) == 2
+    assert "at least 1" in capsys.readouterr().err

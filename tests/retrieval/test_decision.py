@@ -47,6 +47,11 @@ def test_routes():
     # The retrieval intent name is configurable: a message already routed there is not a scripted intent.
     assert model.decide("kb_question", 0.8, 0.95, 0.3, no_scripted=no_scripted_intent("kb_question")).route == "answer"
     assert model.decide("nlu_fallback", 0.45, 0.72, 0.0).match == "low"  # weak match: ask
+    # An unsure scripted intent (under `low`) facing a match that reaches `low` (p 0.60 here): ask, do not act.
+    unsure = model.decide("shipping_times", 0.49, 0.72, 0.0)
+    assert (unsure.route, unsure.match) == ("clarify", "low")
+    assert model.decide("shipping_times", 0.52, 0.72, 0.0).route == "intent"  # the intent is at least as sure
+    assert model.decide("shipping_times", 0.3, 0.6, 0.0).route == "intent"  # the match is weaker still (p 0.12)
     assert model.decide(None, 0.0, 0.1, 0.0).route == "none"
 
 
@@ -54,3 +59,22 @@ def test_round_trip_and_margins():
     model = DecisionModel(coef=(5.0, 2.0), intercept=-3.0, high=0.8, low=0.4, stats={"fitted": 1})
     assert DecisionModel.from_dict(model.to_dict()) == DecisionModel(coef=[5.0, 2.0], intercept=-3.0, high=0.8, low=0.4, stats={"fitted": 1})
     assert np.allclose(margins([[0.9, 0.7], [0.5]]), [0.2, 0.5])
+
+
+def test_messages_of_the_second_view_get_their_own_calibration():
+    """Second-view scores run higher for the same chance of being right: their own thresholds; the main view keeps the pooled decision."""
+    rng = np.random.default_rng(0)
+    n = 400
+    second = np.repeat([0, 1], n)
+    correct = rng.random(2 * n) < 0.6
+    score = np.where(correct, 0.75, 0.55) + rng.normal(0, 0.05, 2 * n) + 0.2 * second
+    margin = np.where(correct, 0.1, 0.02) + rng.normal(0, 0.02, 2 * n)
+    answerable = np.ones(2 * n, dtype=int)
+    both = DecisionModel.fit_by_view(score, margin, correct, second, answerable, 0.9, 0.5)
+    pooled = DecisionModel.fit(score, margin, correct, 0.9, 0.5)
+    assert both.second_view is not None and (both.coef, both.high) == (pooled.coef, pooled.high)
+    view = both.for_view(True)
+    assert view.probability(0.95, 0.1) > 0.9 > view.probability(0.75, 0.02)
+    assert DecisionModel.from_dict(both.to_dict()).for_view(True) == view
+    few = DecisionModel.fit_by_view(score[: n + 10], margin[: n + 10], correct[: n + 10], second[: n + 10], answerable[: n + 10], 0.9, 0.5)
+    assert few.second_view is None  # too few second-view questions: one pooled model

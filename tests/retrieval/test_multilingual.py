@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kefu.core import sentence_encoder
-from retrieval import IndexConfig, ModelLoadError, QAIndex, build
+from retrieval import IndexConfig, ModelLoadError, QAIndex, QAPair, build
 from tests.retrieval.test_lexical import best, pairs
 
 
@@ -120,3 +120,21 @@ def test_shipped_chinese_knowledge_base_reaches_its_target_on_held_out_paraphras
     nearest_only = top1([r["question"] for r in rows])
     assert simplified >= 0.78 and traditional >= simplified - 0.02, (simplified, traditional)
     assert simplified >= nearest_only + 0.05, (simplified, nearest_only)
+
+
+def test_the_head_learns_the_intents_so_their_messages_do_not_look_like_answers(embedder, tmp_path):
+    """"Where is my parcel" is an order-status message: with the intents learnt, the shipping answer scores lower."""
+    intents = [(t, "order_status") for t in ["我的快递到哪了", "订单发货了吗", "包裹什么时候到", "查一下物流", "东西发出来没有", "我买的东西到哪了"]]
+    intents += [(t, "greet") for t in ["你好", "在吗", "哈喽", "有人吗"]]
+    plain = build(pairs(), IndexConfig(kind="flat"), embedder=embedder, progress=False)
+    taught = build(pairs(), IndexConfig(kind="flat"), embedder=embedder, progress=False, intent_examples=intents)
+    assert "intent:order_status" in set(taught.multilingual.head.model.classes_)
+    query = "我的包裹现在到哪儿了"
+    assert taught.search(query, k=1)[0].answers[0].score < plain.search(query, k=1)[0].answers[0].score - 0.1
+    question = "退货要怎么弄"  # a real knowledge-base question keeps its answer
+    assert best(taught, question).startswith("收货后30天内")
+    loaded = QAIndex.load(taught.save(tmp_path / "kb"), embedder=embedder)
+    assert loaded.multilingual.intent_names == taught.multilingual.intent_names
+    assert loaded.search(query, k=1)[0].answers[0].score == pytest.approx(taught.search(query, k=1)[0].answers[0].score, abs=1e-5)
+    loaded.add([QAPair("size-zh-a", "尺码表在哪里", "每个商品页面的尺码选择下方都有“尺码指南”。")], progress=False)
+    assert "intent:order_status" in set(loaded.multilingual.head.model.classes_)  # a refit keeps the intents

@@ -1,0 +1,180 @@
+"""bot.lock_store: one conversation at a time across processes, stale locks expire, `kefu run --workers 2` keeps turns whole."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import os
+import signal
+import threading
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from bot.lock_store import SQLiteLockStore
+
+
+def _hold(db: str, conversation: str, log: str, name: str, rounds: int, go, lifetime: float = 60.0) -> None:
+    """In a child process: take the conversation's lock `rounds` times, writing 'start'/'end' lines while holding it."""
+
+    async def main() -> None:
+        store = SQLiteLockStore(db=db)
+        go.wait()
+        for _ in range(rounds):
+            async with store.lock(conversation, lock_lifetime=lifetime):
+                with open(log, "a") as f:
+                    f.write(f"start {name}\n")
+                await asyncio.sleep(0.05)  # other process gets every chance to barge in
+                with open(log, "a") as f:
+                    f.write(f"end {name}\n")
+
+    asyncio.run(main())
+
+
+def _spawn(*args) -> multiprocessing.Process:
+    process = multiprocessing.get_context("spawn").Process(target=_hold, args=args)
+    process.start()
+    return process
+
+
+def test_two_processes_are_served_one_at_a_time_on_one_conversation(tmp_path):
+    db, log = str(tmp_path / "locks.db"), tmp_path / "log"
+    go = multiprocessing.get_context("spawn").Event()
+    workers = [_spawn(db, "customer-1", str(log), name, 5, go) for name in ("a", "b")]
+    go.set()
+    for w in workers:
+        w.join(60)
+        assert w.exitcode == 0
+    lines = log.read_text().splitlines()
+    assert len(lines) == 20
+    for start, end in zip(lines[::2], lines[1::2]):  # every holder finished before the next one started
+        assert start.split()[0] == "start" and end == "end " + start.split()[1], lines
+    assert {line.split()[1] for line in lines} == {"a", "b"}
+    assert SQLiteLockStore(db=db).get_lock("customer-1") is None  # cleaned up when nobody waits
+
+
+def test_other_conversations_are_not_held_up(tmp_path):
+    store = SQLiteLockStore(db=str(tmp_path / "locks.db"))
+    other = SQLiteLockStore(db=str(tmp_path / "locks.db"))  # like a second worker
+
+    async def main() -> str:
+        async with store.lock("customer-1"):
+            async with other.lock("customer-2"):
+                return "both held"
+
+    assert asyncio.run(asyncio.wait_for(main(), 30)) == "both held"
+
+
+def test_a_lock_held_by_a_killed_process_expires(tmp_path):
+    db, log = str(tmp_path / "locks.db"), tmp_path / "log"
+    go = multiprocessing.get_context("spawn").Event()
+    holder = _spawn(db, "customer-1", str(log), "killed", 1, go, 2.0)  # 2 s lifetime instead of Rasa's 60 s
+    go.set()
+    while not log.exists():
+        holder.join(0.05)
+        assert holder.exitcode is None, "the holder died before it took the lock"
+    os.kill(holder.pid, signal.SIGKILL)  # dies holding the lock: its ticket is never given back
+    holder.join(10)
+    store = SQLiteLockStore(db=db)
+    assert store.get_lock("customer-1").is_someone_waiting()
+
+    async def next_customer_message() -> str:
+        async with store.lock("customer-1"):
+            return "served"
+
+    assert asyncio.run(asyncio.wait_for(next_customer_message(), 30)) == "served"
+    assert log.read_text().splitlines() == ["start killed"]
+    assert store.get_lock("customer-1") is None
+
+
+def test_rows_left_by_killed_processes_are_removed_at_start(tmp_path):
+    db = str(tmp_path / "locks.db")
+    store = SQLiteLockStore(db=db)
+    store.issue_ticket("gone", lock_lifetime=-1)  # already expired: its process is long gone
+    store.issue_ticket("alive", lock_lifetime=60)
+    restarted = SQLiteLockStore(db=db)
+    assert restarted.get_lock("gone") is None and restarted.get_lock("alive") is not None
+
+
+def test_rasa_builds_it_from_endpoints_and_allows_several_workers(tmp_path, monkeypatch):
+    from rasa.core.lock_store import LockStore
+    from rasa.core.utils import number_of_sanic_workers
+    from rasa.utils.endpoints import read_endpoint_config
+
+    endpoints = tmp_path / "endpoints.yml"
+    endpoints.write_text(f"lock_store:\n  type: bot.lock_store.SQLiteLockStore\n  db: {tmp_path / 'var' / 'locks.db'}\n")
+    config = read_endpoint_config(str(endpoints), "lock_store")
+    store = LockStore.create(config)
+    assert isinstance(store, SQLiteLockStore) and store.path == tmp_path / "var" / "locks.db"
+    monkeypatch.setenv("SANIC_WORKERS", "2")
+    assert number_of_sanic_workers(config) == 2
+
+
+def test_the_project_endpoints_use_it():
+    from rasa.utils.endpoints import read_endpoint_config
+
+    config = read_endpoint_config(str(Path(__file__).resolve().parents[2] / "endpoints.yml"), "lock_store")
+    assert config is not None and config.type == "bot.lock_store.SQLiteLockStore"
+
+
+# ---------------------------------------------------------------- live: kefu run --workers 2
+
+MODEL = os.environ.get("KEFU_TEST_MODEL")
+
+
+def _post(url: str, body=None, timeout: float = 120):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method="POST" if data else "GET",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read().decode())
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not MODEL, reason="needs a trained model: run `make test` (sets KEFU_TEST_MODEL)")
+def test_kefu_run_with_two_workers_keeps_every_turn_of_concurrent_conversations(tmp_path, monkeypatch):
+    import psutil
+
+    from tests.kefu_server import KefuRun
+
+    monkeypatch.setenv("KEFU_WORKERS", "2")
+    server = KefuRun(Path(MODEL), tmp_path).start()
+    try:
+        rasa = [p for p in psutil.Process(server.process.pid).children() if "bot.rasa_server" in p.cmdline()]
+        assert len(rasa) == 1 and len(rasa[0].children()) == 2, "two Rasa workers serve"
+        webhook = f"{server.rasa_url}/webhooks/rest/webhook"
+        conversation = ["hi", "where is my order", "104233", "thanks"]
+        replies = {}
+
+        def customer(sender: str) -> None:
+            replies[sender] = [_post(webhook, {"sender": sender, "message": text}) for text in conversation]
+
+        # Eight customers at once, each writing a whole order-status conversation.
+        threads = [threading.Thread(target=customer, args=(f"customer-{i}",)) for i in range(8)]
+        # One impatient customer sending six messages at the same moment (two workers take them).
+        burst = [threading.Thread(target=lambda n=n: _post(webhook, {"sender": "impatient", "message": f"hi {n}"}))
+                 for n in range(6)]
+        for t in threads + burst:
+            t.start()
+        for t in threads + burst:
+            t.join(300)
+        assert len(replies) == 8
+        for sender, answers in replies.items():
+            assert all(answers), (sender, answers)
+            assert "104233" in " ".join(m.get("text") or "" for m in answers[2]), (sender, answers[2])
+
+        token = (tmp_path / "var" / "secrets" / "api-token").read_text().strip()
+        for sender in [*replies, "impatient"]:
+            events = _post(f"{server.rasa_url}/conversations/{sender}/tracker?token={token}")["events"]
+            users = [e["text"] for e in events if e["event"] == "user"]
+            expected = conversation if sender != "impatient" else sorted(f"hi {n}" for n in range(6))
+            assert (users if sender != "impatient" else sorted(users)) == expected, (sender, users)  # none lost
+            # Turns never interleave: each user message is answered before the next one is read.
+            kinds = [e["event"] for e in events if e["event"] in ("user", "bot")]
+            for i, kind in enumerate(kinds):
+                if kind == "user" and i + 1 < len(kinds):
+                    assert kinds[i + 1] == "bot", (sender, kinds)
+    finally:
+        server.stop()
