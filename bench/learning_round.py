@@ -163,10 +163,12 @@ def train(project: Path, out: Path) -> Path:
 
 def customers(material: Dict, day: int, n: int, kb_share: float, rng: random.Random) -> List[Tuple[str, str, str]]:
     """(kind, text, truth): truth is an intent name, or a withheld answer's group id. A `kb_share` of the
-    customers ask about the withheld answers (day 1: each answer's first question variant, day 2: the others)."""
+    customers ask about the withheld answers (day 1: each answer's first `day1_wordings` question variants,
+    day 2: the others)."""
     kb: List[Tuple[str, str, str]] = []
+    first = material.get("day1_wordings", 1)
     for group, variants in material["questions"].items():
-        picks = variants[:1] if day == 1 else variants[1:]
+        picks = variants[:first] if day == 1 else variants[first:]
         kb += [("kb", q, group) for q in picks]
     intents: List[Tuple[str, str, str]] = []
     for intent, examples in material["held_examples"].items():
@@ -441,6 +443,8 @@ def main() -> int:
                         help="challengers train from the base model (retrain.yml training.continue_when_labels_unchanged: "
                              "false) instead of continuing from the champion")
     parser.add_argument("--wrong-round", action="store_true")
+    parser.add_argument("--day1-wordings", type=int, default=1,
+                        help="question variants of each withheld answer asked on day 1 (each has 3; the rest on day 2)")
     parser.add_argument("--prepare-only", action="store_true")
     args = parser.parse_args()
     kb_budget = args.kb_budget_minutes
@@ -456,6 +460,7 @@ def main() -> int:
     project = work / "project"
     project.mkdir()
     material = prepare(project, args.withhold_answers, args.holdout, rng)
+    material["day1_wordings"] = args.day1_wordings
     budgets = set_budgets(project, args.budget_minutes, kb_budget)
     print(f"withheld {len(material['answers'])} KB answers and "
           f"{sum(map(len, material['held_examples'].values()))} NLU examples; scratch project {project}; "
