@@ -5,11 +5,8 @@ Both models are evaluated by `rasa test` (the full pipeline, fallback
 included, and the dialogue policies), so the gate judges what customers get.
 Knowledge-base answers are measured the same way (retrain/kb_probe.py: the
 whole archive parses held-out paraphrases and unanswerable questions); a
-challenger is refused when its answer precision drops by more than its
-tolerance, or falls under `gate.kb_precision_floor` from a champion at or above
-it. A champion already under the floor is replaced by any challenger within the
-tolerance: otherwise no model could ever improve it (the learning round's
-2-minute champion, 0.876, refused a challenger with 20 accepted answers).
+challenger is refused when its answer precision is under
+`gate.kb_precision_floor` or drops by more than its tolerance.
 A champion's figures are cached in its registry entry, keyed by the test
 files' fingerprint, so each night evaluates only the challenger.
 """
@@ -128,7 +125,7 @@ def _accuracy(report: Dict) -> float:
 
 def decide(champion: Dict[str, float], challenger: Dict[str, float], gate: GateConfig) -> Tuple[bool, List[str]]:
     """Promote only if no metric drops by more than its tolerance and the challenger's knowledge-base answer
-    precision does not fall under the floor (from a champion at or above it); the reasons name every metric."""
+    precision is not under the floor; the reasons name every metric."""
     ok, reasons = True, []
     for metric in METRICS:
         if champion.get(metric) is None or challenger.get(metric) is None:
@@ -139,13 +136,8 @@ def decide(champion: Dict[str, float], challenger: Dict[str, float], gate: GateC
         ok = ok and not worse
         reasons.append(f"{metric} {before:.4f} -> {after:.4f} ({after - before:+.4f}, tolerance {allowed})"
                        + _kb_counts(metric, champion, challenger) + (" WORSE" if worse else ""))
-    precision, before = challenger.get(KB_PRECISION), champion.get(KB_PRECISION)
-    floor = gate.kb_precision_floor
-    if precision is not None and floor is not None and precision < floor - 1e-9:
-        if before is not None and before < floor - 1e-9:
-            reasons.append(f"{KB_PRECISION} {precision:.4f} is under the floor {floor}, as the champion's {before:.4f} is "
-                           "(judged on the tolerance alone)")
-            return ok, reasons
+    precision = challenger.get(KB_PRECISION)
+    if precision is not None and gate.kb_precision_floor is not None and precision < gate.kb_precision_floor - 1e-9:
         ok = False
         wrong = (challenger.get("kb_wrong_examples") or [{}])[0]
         example = (f"; e.g. {wrong.get('question')!r} got {str(wrong.get('got'))[:80]!r}" if wrong.get("question") else "")
