@@ -31,6 +31,7 @@ answer in a gating English conversation test.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import AbstractSet, Dict, Optional, Sequence
 
 import numpy as np
@@ -62,7 +63,12 @@ class DecisionModel:
     second_view: Optional[Dict] = None
 
     def for_view(self, second_view: bool) -> "DecisionModel":
-        return DecisionModel.from_dict(self.second_view) if second_view and self.second_view else self
+        return self._second_view_model if second_view else self
+
+    @cached_property
+    def _second_view_model(self) -> "DecisionModel":
+        """Built once (not per message); a cached property is no dataclass field, so `to_dict` leaves it out."""
+        return DecisionModel.from_dict(self.second_view) if self.second_view else self
 
     def probability(self, score: np.ndarray, margin: np.ndarray) -> np.ndarray:
         z = self.coef[0] * np.asarray(score) + self.coef[1] * np.asarray(margin) + self.intercept
