@@ -22,7 +22,9 @@ it nicely" read as shipping times at 0.49 with the gift-wrap answer at 0.68).
 Messages the main model reads poorly (Chinese for the packaged MiniLM) are
 scored by the second view, whose scores are another currency: they get their
 own regression and thresholds (`second_view`), fitted on their own held-out
-messages. Messages of the main view keep the decision fitted on every
+messages (every question held out in turn: the second view's encoder is frozen,
+so it needs no split kept from an adapted main model, whose held-out split gave
+it 180 messages and a threshold that moved with the split). Messages of the main view keep the decision fitted on every
 held-out message, as before the second view had its own: fitted on English
 alone, its higher threshold left an unsure intent (0.49) in front of a right
 answer in a gating English conversation test.
@@ -32,14 +34,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
-from typing import AbstractSet, Dict, Optional, Sequence
+from typing import AbstractSet, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from kefu.core.payloads import KB_HIGH, KB_LOW, KB_NONE, ROUTE_ANSWER, ROUTE_CLARIFY, ROUTE_INTENT, ROUTE_NONE, no_scripted_intent
+from kefu.core.payloads import KB_HIGH, KB_LOW, KB_NONE, OUT_OF_SCOPE, ROUTE_ANSWER, ROUTE_CLARIFY, ROUTE_INTENT, ROUTE_NONE, no_scripted_intent
 
 # Intents that mean "the classifier has no scripted answer for this" (default retrieval intent `faq`).
 NO_SCRIPTED_INTENT = no_scripted_intent()
+# Intents that say no answer exists (KBConfig.negative_intents' default).
+NEGATIVE_INTENTS = frozenset({OUT_OF_SCOPE})
 # A scripted intent keeps the message unless the answer is more likely right than the intent
 # (1.0: compare the two calibrated probabilities only).
 OVERRIDE_INTENT_BELOW = 1.0
@@ -75,17 +79,23 @@ class DecisionModel:
         return 1.0 / (1.0 + np.exp(-z))
 
     def decide(self, intent: Optional[str], intent_confidence: float, score: float, margin: float,
-               override_below: float = OVERRIDE_INTENT_BELOW, no_scripted: AbstractSet = NO_SCRIPTED_INTENT) -> KBDecision:
+               override_below: float = OVERRIDE_INTENT_BELOW, no_scripted: AbstractSet = NO_SCRIPTED_INTENT,
+               negative: AbstractSet = NEGATIVE_INTENTS) -> KBDecision:
         """`override_below`: a scripted intent keeps the message unless its calibrated
         confidence is under this (more likely wrong than right) and under the answer's
         probability: a scripted flow can act (look up, cancel, hand off), a stored answer cannot.
+
+        A `negative` intent ("out of scope": no answer exists) is weighed the same way: the
+        classifier sure a message is out of scope (0.95 for "what's the price of gold today")
+        keeps it from a middling match (p 0.52) that would otherwise ask the customer to rephrase.
         """
         p = float(self.probability(score, margin))
         scripted = intent not in no_scripted
-        if p >= self.high and (not scripted or (p > intent_confidence and intent_confidence < override_below)):
+        weighed = scripted or intent in negative
+        if p >= self.high and (not weighed or (p > intent_confidence and intent_confidence < override_below)):
             return KBDecision(ROUTE_ANSWER, KB_HIGH, p)
-        if scripted and not (intent_confidence < self.low <= p):
-            return KBDecision(ROUTE_INTENT, KB_NONE, p)
+        if weighed and not (intent_confidence < self.low <= p):
+            return KBDecision(ROUTE_INTENT if scripted else ROUTE_NONE, KB_NONE, p)
         if p >= self.low:
             return KBDecision(ROUTE_CLARIFY, KB_LOW, p)
         return KBDecision(ROUTE_NONE, KB_NONE, p)
@@ -125,14 +135,23 @@ class DecisionModel:
 
     @classmethod
     def fit_by_view(cls, score: np.ndarray, margin: np.ndarray, correct: np.ndarray, second_view: np.ndarray, answerable: np.ndarray,
-                    answer_precision: float, clarify_precision: float, min_questions: int = 30) -> "DecisionModel":
-        """One model fitted on every message, and one of the second view's own when it has `min_questions` held-out questions."""
+                    answer_precision: float, clarify_precision: float, min_questions: int = 30,
+                    second_evidence: Optional[Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = None) -> "DecisionModel":
+        """One model fitted on every message, and one of the second view's own when it has `min_questions` held-out questions.
+
+        `second_evidence`: (score, margin, correct, answerable) of second-view messages from evidence of their own,
+        used for the second view's model instead of the second-view rows of the main evidence (fit_decision: an
+        adapted main model is calibrated on its held-out split alone, the frozen second view on every question).
+        """
         second = np.asarray(second_view).astype(bool)
         answerable = np.asarray(answerable).astype(bool)
         main = cls.fit(score, margin, correct, answer_precision, clarify_precision)
-        if (answerable & second).sum() < min_questions or (answerable & ~second).sum() < min_questions:
+        if second_evidence is None:
+            second_evidence = (np.asarray(score)[second], np.asarray(margin)[second], np.asarray(correct)[second], answerable[second])
+        s_score, s_margin, s_correct, s_answerable = (np.asarray(a) for a in second_evidence)
+        if s_answerable.astype(bool).sum() < min_questions or (answerable & ~second).sum() < min_questions:
             return main
-        other = cls.fit(score[second], margin[second], correct[second], answer_precision, clarify_precision)
+        other = cls.fit(s_score, s_margin, s_correct, answer_precision, clarify_precision)
         main.second_view = other.to_dict()
         main.stats = {**main.stats, "second_view": other.stats}
         return main

@@ -101,6 +101,7 @@ class KnowledgeBase:
         self.decision = decision
         self.config = config or KBConfig()
         self._no_scripted = no_scripted_intent(self.config.retrieval_intent)
+        self._negative = frozenset(self.config.negative_intents)
 
     # -------------------------------------------------------------------- build
     @classmethod
@@ -114,15 +115,17 @@ class KnowledgeBase:
         config = config or KBConfig()
         index_config = config.index_config()
         embedder = Embedder.load(index_config.model, index_config.device)
-        split, adaptation = None, None
+        split, adaptation, frozen = None, None, None
         if config.adapt:
-            adaptation = adapt(pairs, config.adapt_config(), frozen=embedder, progress=progress)
+            base = embedder
+            adaptation = adapt(pairs, config.adapt_config(), frozen=base, progress=progress)
             embedder = adaptation.embedder
             if adaptation.adapted:
                 # Calibrate only on questions the adapted model never saw.
                 split = (adaptation.train_pairs_used, adaptation.held_out_pairs)
+                frozen = base  # the second view's calibration (fit_decision)
         intent_examples = [(t, i) for t, i in intent_examples if i != config.retrieval_intent] if config.head_learns_intents else []
-        decision = fit_decision(pairs, negatives, config, index_config, embedder, split, intent_examples)
+        decision = fit_decision(pairs, negatives, config, index_config, embedder, split, intent_examples, frozen=frozen)
         index = QAIndex.build(pairs, index_config, embedder=embedder, progress=progress, intent_examples=intent_examples)
         if adaptation is not None:
             index.stats["adaptation"] = adaptation.to_dict()
@@ -173,7 +176,7 @@ class KnowledgeBase:
             return KBResult(match=KB_NONE, route=ROUTE_NONE, intent_before=intent)
         scores = [a.score for a in result.answers]
         decision = self.decision.for_view(result.second_view).decide(intent, float(confidence or 0.0), scores[0], float(margins([scores])[0]),
-                                                                     self.config.override_intent_below, self._no_scripted)
+                                                                     self.config.override_intent_below, self._no_scripted, self._negative)
         best = result.answers[0]
         return KBResult(
             match=decision.match, route=decision.route, p_answer=round(decision.p_answer, 4), intent_before=intent,
@@ -183,11 +186,17 @@ class KnowledgeBase:
 
 
 def fit_decision(pairs: Sequence[QAPair], negatives: Sequence[str], config: KBConfig, index_config: IndexConfig,
-                 embedder: Embedder, split=None, intent_examples: Sequence[Tuple[str, str]] = ()) -> DecisionModel:
+                 embedder: Embedder, split=None, intent_examples: Sequence[Tuple[str, str]] = (),
+                 frozen: Optional[Embedder] = None) -> DecisionModel:
     """Fits the decision on held-out questions (k-fold, see retrieval.calibration) and negative messages.
 
     A held-out question is a positive when its best answer is the right one
     and a negative otherwise (a wrong answer is what the threshold prevents).
+    `split` (an adapted model's own held-out questions) replaces the folds for
+    the main view. The second view's evidence then still comes from the folds,
+    every question held out once: its encoder is frozen, and the main model's
+    small share of its scores (coverage**2) is taken from `frozen`, the model
+    before adaptation, which has seen none of them.
     """
     rng = random.Random(config.seed)
     negatives = rng.sample(list(negatives), min(len(negatives), config.max_calibration_negatives))
@@ -198,5 +207,12 @@ def fit_decision(pairs: Sequence[QAPair], negatives: Sequence[str], config: KBCo
         logger.warning("Too little Q&A data to calibrate the knowledge-base decision (no answer has two questions); "
                        "using conservative defaults.")
         return DecisionModel()
+    second = None
+    if split is not None and frozen is not None and evidence.second_view.any():
+        folds = calibration_set(pairs, negatives, index_config, frozen, folds=config.calibration_folds, top_k=config.top_k,
+                                seed=config.seed, unanswerable_fraction=config.calibration_unanswerable,
+                                intent_examples=intent_examples)
+        rows = folds.second_view.astype(bool)
+        second = (folds.best[rows], folds.margin[rows], folds.correct[rows], folds.answerable[rows])
     return DecisionModel.fit_by_view(evidence.best, evidence.margin, evidence.correct, evidence.second_view, evidence.answerable,
-                                     config.answer_precision, config.clarify_precision)
+                                     config.answer_precision, config.clarify_precision, second_evidence=second)

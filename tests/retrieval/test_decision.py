@@ -1,6 +1,7 @@
 """The knowledge-base decision: calibrated probability, precision-driven thresholds, routing."""
 
 import numpy as np
+import pytest
 
 from kefu.core.payloads import no_scripted_intent
 from retrieval.decision import DecisionModel, margins
@@ -55,6 +56,18 @@ def test_routes():
     assert model.decide(None, 0.0, 0.1, 0.0).route == "none"
 
 
+def test_a_sure_out_of_scope_keeps_the_message_from_a_weaker_match():
+    """"what's the price of gold today": out of scope at 0.95, a middling match (p 0.52) must not ask to rephrase."""
+    model = DecisionModel(coef=(20.0, 10.0), intercept=-14.0, high=0.9, low=0.5)
+    middling = model.decide("out_of_scope", 0.95, 0.72, 0.0)  # p 0.60
+    assert (middling.route, middling.match) == ("none", "none")
+    assert model.decide("out_of_scope", 0.95, 0.95, 0.3).route == "answer"  # the answer is likelier right (p 0.9997)
+    assert model.decide("out_of_scope", 0.9999, 0.95, 0.3).route == "none"  # and not when it is less likely
+    assert model.decide("out_of_scope", 0.4, 0.72, 0.0).match == "low"  # an unsure "out of scope": ask
+    # Without out_of_scope among the negative intents, any match above `low` asks as before.
+    assert model.decide("out_of_scope", 0.95, 0.72, 0.0, negative=frozenset()).match == "low"
+
+
 def test_round_trip_and_margins():
     model = DecisionModel(coef=(5.0, 2.0), intercept=-3.0, high=0.8, low=0.4, stats={"fitted": 1})
     assert DecisionModel.from_dict(model.to_dict()) == DecisionModel(coef=[5.0, 2.0], intercept=-3.0, high=0.8, low=0.4, stats={"fitted": 1})
@@ -78,3 +91,23 @@ def test_messages_of_the_second_view_get_their_own_calibration():
     assert DecisionModel.from_dict(both.to_dict()).for_view(True) == view
     few = DecisionModel.fit_by_view(score[: n + 10], margin[: n + 10], correct[: n + 10], second[: n + 10], answerable[: n + 10], 0.9, 0.5)
     assert few.second_view is None  # too few second-view questions: one pooled model
+
+
+def test_the_second_view_can_be_calibrated_on_evidence_of_its_own():
+    """An adapted main model keeps a small held-out split; the frozen second view is fitted on its own (k-fold) evidence."""
+    rng = np.random.default_rng(0)
+    n = 400
+    correct = rng.random(2 * n) < 0.6
+    score = np.where(correct, 0.75, 0.55) + rng.normal(0, 0.05, 2 * n)
+    margin = np.where(correct, 0.1, 0.02) + rng.normal(0, 0.02, 2 * n)
+    second = np.repeat([0, 1], n)
+    answerable = np.ones(2 * n, dtype=int)
+    # The second view's own evidence: its scores run 0.2 higher for the same chance of being right.
+    own = (score[n:] + 0.2, margin[n:], correct[n:], answerable[n:])
+    model = DecisionModel.fit_by_view(score, margin, correct, second, answerable, 0.9, 0.5, second_evidence=own)
+    from_rows = DecisionModel.fit_by_view(score, margin, correct, second, answerable, 0.9, 0.5)
+    assert model.for_view(True).high == pytest.approx(from_rows.for_view(True).high, abs=1e-3)  # same messages, shifted scores: the same threshold on p
+    assert model.for_view(True).probability(0.95, 0.1) > 0.9 > model.for_view(True).probability(0.75, 0.02)
+    assert from_rows.for_view(True).probability(0.75, 0.02) > model.for_view(True).probability(0.75, 0.02)
+    too_few = (own[0][:20], own[1][:20], own[2][:20], own[3][:20])
+    assert DecisionModel.fit_by_view(score, margin, correct, second, answerable, 0.9, 0.5, second_evidence=too_few).second_view is None
