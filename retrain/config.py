@@ -162,8 +162,14 @@ class GateConfig(RetrainOptions):
     # held-out paraphrases with their right answer, and questions it has no answer for (any answer is wrong).
     kb_paraphrases: List[str] = field(default_factory=lambda: ["tests/data/qa_paraphrases.csv", "tests/data/qa_paraphrases_zh.csv"])
     kb_unanswerable: List[str] = field(default_factory=lambda: ["tests/data/qa_unanswerable.csv"])
-    # A challenger whose answers are right less often than this is refused, whatever the champion's (null: no floor).
+    # A challenger whose answers are right less often than this is refused (null: no floor). While the new-entries
+    # check below is on and the champion itself is under the floor, the challenger is judged on the tolerance alone.
     kb_precision_floor: Optional[float] = 0.9
+    # The knowledge-base rows the challenger adds (retrain/kb_entries.py): each row's question, held out, must find
+    # its own answer among the top `kb_new_entries_top_k`; the challenger is refused when the share of rows that do
+    # is under this (null: no check).
+    kb_new_entries_floor: Optional[float] = 0.8
+    kb_new_entries_top_k: int = 5
 
     def validate(self) -> None:
         known = {"intent_accuracy", "intent_macro_f1", "story_accuracy", "action_accuracy", "kb_answer_precision"}
@@ -171,6 +177,9 @@ class GateConfig(RetrainOptions):
         self.require(not unknown, f"gate.tolerance: unknown metric(s) {sorted(unknown)}; known: {sorted(known)}")
         self.require(self.kb_precision_floor is None or 0 <= self.kb_precision_floor <= 1,
                      "gate.kb_precision_floor must be in [0, 1] or null")
+        self.require(self.kb_new_entries_floor is None or 0 <= self.kb_new_entries_floor <= 1,
+                     "gate.kb_new_entries_floor must be in [0, 1] or null")
+        self.require(self.kb_new_entries_top_k >= 1, "gate.kb_new_entries_top_k must be at least 1")
 
 
 @dataclass

@@ -6,7 +6,13 @@ included, and the dialogue policies), so the gate judges what customers get.
 Knowledge-base answers are measured the same way (retrain/kb_probe.py: the
 whole archive parses held-out paraphrases and unanswerable questions); a
 challenger is refused when its answer precision is under
-`gate.kb_precision_floor` or drops by more than its tolerance.
+`gate.kb_precision_floor` or drops by more than its tolerance. Those fixed
+questions rarely touch the entries a night adds, so the rows the challenger's
+knowledge base adds are judged on their own evidence (retrain/kb_entries.py:
+each row's question, held out, must find its own answer); a challenger is
+refused when the share that does is under `gate.kb_new_entries_floor`. With that
+check on, a champion already under the precision floor does not make every
+challenger fail: the challenger's precision is then judged on the tolerance alone.
 A champion's figures are cached in its registry entry, keyed by the test
 files' fingerprint, so each night evaluates only the challenger.
 """
@@ -22,11 +28,12 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from kefu.core.archives import rasa_executable
-from retrain import kb_probe
+from retrain import kb_entries, kb_probe
 from retrain.config import GateConfig, RetrainConfig, RetrainError
 from retrain.train_candidate import has_retriever
 
 KB_PRECISION = "kb_answer_precision"
+KB_NEW_ENTRIES = "kb_new_entry_agreement"
 METRICS = ("intent_accuracy", "intent_macro_f1", "story_accuracy", "action_accuracy", KB_PRECISION)
 
 
@@ -63,6 +70,25 @@ def kb_metrics(config: RetrainConfig, archive: Path, out: Path) -> Dict:
         raise RetrainError(str(exc)) from exc
     return {KB_PRECISION: found["precision"], "kb_answers_given": found["given"], "kb_answers_right": found["right"],
             "kb_questions": found["questions"], "kb_wrong_examples": found["wrong_examples"][:5]}
+
+
+def new_entry_metrics(config: RetrainConfig, champion: Path, challenger: Path, out: Path) -> Dict:
+    """How the knowledge-base rows `challenger` adds to `champion`'s agree with the rest ({} when the check is off or
+    the pipeline has no knowledge base; `kb_new_entry_agreement` None when nothing was added)."""
+    gate = config.gate
+    if gate.kb_new_entries_floor is None or not has_retriever(config):
+        return {}
+    try:
+        found = kb_entries.measure(champion, challenger, out, gate.timeout_minutes * 60, gate.kb_new_entries_top_k)
+    except subprocess.TimeoutExpired as exc:
+        raise RetrainError(f"the new knowledge-base entries check of {challenger.name} took longer than {gate.timeout_minutes} min") from exc
+    except (RuntimeError, ValueError) as exc:
+        raise RetrainError(str(exc)) from exc
+    if not found:
+        return {}
+    return {KB_NEW_ENTRIES: found["agreement"], "kb_new_rows": found["new_rows"], "kb_new_rows_agreeing": found["agreeing"],
+            "kb_new_rows_first": found["first"], "kb_new_answers": found["new_answers"], "kb_new_entries_top_k": found["top_k"],
+            "kb_new_entry_misses": found["misses"][:5]}
 
 
 def evaluate_archive(config: RetrainConfig, archive: Path, out: Path) -> Dict[str, float]:
@@ -124,8 +150,9 @@ def _accuracy(report: Dict) -> float:
 
 
 def decide(champion: Dict[str, float], challenger: Dict[str, float], gate: GateConfig) -> Tuple[bool, List[str]]:
-    """Promote only if no metric drops by more than its tolerance and the challenger's knowledge-base answer
-    precision is not under the floor; the reasons name every metric."""
+    """Promote only if no metric drops by more than its tolerance, the knowledge-base rows the challenger adds agree
+    with the rest (`gate.kb_new_entries_floor`) and its answer precision is not under the floor (unless the champion's
+    is under it too and the new rows were checked: then the tolerance alone); the reasons name every metric."""
     ok, reasons = True, []
     for metric in METRICS:
         if champion.get(metric) is None or challenger.get(metric) is None:
@@ -136,14 +163,42 @@ def decide(champion: Dict[str, float], challenger: Dict[str, float], gate: GateC
         ok = ok and not worse
         reasons.append(f"{metric} {before:.4f} -> {after:.4f} ({after - before:+.4f}, tolerance {allowed})"
                        + _kb_counts(metric, champion, challenger) + (" WORSE" if worse else ""))
+    entries_checked = gate.kb_new_entries_floor is not None and KB_NEW_ENTRIES in challenger
+    if entries_checked:
+        entries_ok, line = _new_entries(challenger, gate)
+        ok = ok and entries_ok
+        reasons.append(line)
     precision = challenger.get(KB_PRECISION)
     if precision is not None and gate.kb_precision_floor is not None and precision < gate.kb_precision_floor - 1e-9:
+        before = champion.get(KB_PRECISION)
+        if entries_checked and before is not None and before < gate.kb_precision_floor - 1e-9:
+            # Refusing here would refuse every challenger of a poor champion, also one that adds right entries; the
+            # entries it adds were judged on their own above, the fixed questions on the tolerance.
+            reasons.append(f"{KB_PRECISION} {precision:.4f} is under the floor {gate.kb_precision_floor}, as the champion's "
+                           f"{before:.4f} is: judged on the tolerance alone (the new entries on {KB_NEW_ENTRIES})")
+            return ok, reasons
         ok = False
         wrong = (challenger.get("kb_wrong_examples") or [{}])[0]
         example = (f"; e.g. {wrong.get('question')!r} got {str(wrong.get('got'))[:80]!r}" if wrong.get("question") else "")
         reasons.append(f"{KB_PRECISION} {precision:.4f} is under the floor {gate.kb_precision_floor} "
                        f"(gate.kb_precision_floor): knowledge-base answers are wrong too often{example} WORSE")
     return ok, reasons
+
+
+def _new_entries(challenger: Dict, gate: GateConfig) -> Tuple[bool, str]:
+    share, rows = challenger.get(KB_NEW_ENTRIES), challenger.get("kb_new_rows") or 0
+    if share is None:
+        return True, f"{KB_NEW_ENTRIES}: the challenger adds no knowledge-base rows"
+    top_k = challenger.get("kb_new_entries_top_k", gate.kb_new_entries_top_k)
+    counts = (f"{challenger.get('kb_new_rows_agreeing')}/{rows} new rows (of {challenger.get('kb_new_answers')} answers) "
+              f"find their own answer in the top {top_k} with their question held out, {challenger.get('kb_new_rows_first')} first")
+    if share >= gate.kb_new_entries_floor - 1e-9:
+        return True, f"{KB_NEW_ENTRIES} {share:.4f} (floor {gate.kb_new_entries_floor}): {counts}"
+    miss = (challenger.get("kb_new_entry_misses") or [{}])[0]
+    example = (f"; e.g. {miss['question']!r} filed under {str(miss.get('answer'))[:60]!r} finds {str(miss.get('got'))[:60]!r}"
+               if miss.get("question") else "")
+    return False, (f"{KB_NEW_ENTRIES} {share:.4f} is under the floor {gate.kb_new_entries_floor} (gate.kb_new_entries_floor): "
+                   f"{counts}: accepted answers filed under questions they do not answer{example} WORSE")
 
 
 def _kb_counts(metric: str, champion: Dict, challenger: Dict) -> str:

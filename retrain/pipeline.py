@@ -226,6 +226,8 @@ def _run(config: RetrainConfig, registry: Registry, run_dir: Path, report: Dict[
         before = gate.evaluate_archive(config, champion["archive"], run_dir / "eval-champion")
         registry.save_metrics(champion["version"], dict(champion["metrics"], evaluation={"tests_fingerprint": fingerprint, "metrics": before}))
     after = gate.evaluate_archive(config, candidate, run_dir / "eval-challenger")
+    # The knowledge-base rows this night adds, judged on their own evidence (the fixed questions rarely touch them).
+    after |= gate.new_entry_metrics(config, champion["archive"], candidate, run_dir / "eval-challenger" / "kb-entries")
     promote, reasons = gate.decide(before, after, config.gate)
     report["metrics"] = {"champion": before, "challenger": after, "comparison": reasons}
 
@@ -248,6 +250,8 @@ def _run(config: RetrainConfig, registry: Registry, run_dir: Path, report: Dict[
         report["refused_because"] = [line for line in reasons if line.endswith("WORSE")]
         say("refused: the challenger is worse beyond tolerance" +
             (" or its knowledge-base answers are under the precision floor" if any(gate.KB_PRECISION in r for r in report["refused_because"]) else "")
+            + (" or the knowledge-base entries it adds do not answer their questions"
+               if any(gate.KB_NEW_ENTRIES in r for r in report["refused_because"]) else "")
             + "; the champion stays")
     for line in reasons:
         say("  " + line)
