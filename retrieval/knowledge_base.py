@@ -10,6 +10,7 @@ directory (the decision as an extra JSON file of the index).
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from dataclasses import dataclass, field
@@ -200,18 +201,16 @@ def fit_decision(pairs: Sequence[QAPair], negatives: Sequence[str], config: KBCo
     """
     rng = random.Random(config.seed)
     negatives = rng.sample(list(negatives), min(len(negatives), config.max_calibration_negatives))
-    evidence = calibration_set(pairs, negatives, index_config, embedder, folds=config.calibration_folds, top_k=config.top_k,
-                               seed=config.seed, unanswerable_fraction=config.calibration_unanswerable, split=split,
-                               intent_examples=intent_examples)
+    held_out = functools.partial(calibration_set, pairs, negatives, index_config, folds=config.calibration_folds, top_k=config.top_k,
+                                 seed=config.seed, unanswerable_fraction=config.calibration_unanswerable, intent_examples=intent_examples)
+    evidence = held_out(embedder, split=split)
     if not evidence.answerable.any():
         logger.warning("Too little Q&A data to calibrate the knowledge-base decision (no answer has two questions); "
                        "using conservative defaults.")
         return DecisionModel()
     second = None
     if split is not None and frozen is not None and evidence.second_view.any():
-        folds = calibration_set(pairs, negatives, index_config, frozen, folds=config.calibration_folds, top_k=config.top_k,
-                                seed=config.seed, unanswerable_fraction=config.calibration_unanswerable,
-                                intent_examples=intent_examples)
+        folds = held_out(frozen)
         rows = folds.second_view.astype(bool)
         second = (folds.best[rows], folds.margin[rows], folds.correct[rows], folds.answerable[rows])
     return DecisionModel.fit_by_view(evidence.best, evidence.margin, evidence.correct, evidence.second_view, evidence.answerable,
