@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import subprocess
 import sys
 import tarfile
 import time
@@ -35,7 +34,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from kefu.core.text import normalize_text
-from retrain.kb_probe import _child_env
+from retrain.kb_probe import run_child
 from retrieval import Embedder, IndexConfig, QAIndex, QAPair
 from retrieval.qa import is_answer_text
 from retrieval.ranking import group_by_answer
@@ -147,15 +146,9 @@ def measure(champion: Path, challenger: Path, out: Path, timeout_s: float, top_k
     """`check_archives` in a child process; its figures and the seconds."""
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    with open(out / "kb_entries.log", "wb") as log:
-        code = subprocess.call([sys.executable, "-m", "retrain.kb_entries", "--champion", str(champion), "--challenger",
-                                str(challenger), "--work", str(out / "champion-kb"), "--out", str(out / "entries.json"),
-                                "--top-k", str(top_k)],
-                               stdout=log, stderr=subprocess.STDOUT, timeout=timeout_s, env=_child_env())
-    if code != 0:
-        tail = (out / "kb_entries.log").read_text(errors="replace")[-1500:]
-        raise RuntimeError(f"the new knowledge-base entries check of {challenger.name} failed (exit {code}); "
-                           f"see {out / 'kb_entries.log'}:\n{tail}")
+    run_child("retrain.kb_entries", ["--champion", str(champion), "--challenger", str(challenger), "--work", str(out / "champion-kb"),
+                                     "--out", str(out / "entries.json"), "--top-k", str(top_k)],
+              out / "kb_entries.log", timeout_s, f"the new knowledge-base entries check of {challenger.name}")
     found = json.loads((out / "entries.json").read_text(encoding="utf-8"))
     return found | {"seconds": round(time.perf_counter() - started, 1)} if found else {}
 

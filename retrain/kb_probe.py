@@ -60,15 +60,21 @@ def measure(archive: Path, questions: Sequence[Question], out: Path, timeout_s: 
     out.mkdir(parents=True, exist_ok=True)
     (out / "questions.json").write_text(json.dumps([q for q, _ in questions], ensure_ascii=False), encoding="utf-8")
     started = time.perf_counter()
-    with open(out / "kb_probe.log", "wb") as log:
-        code = subprocess.call([sys.executable, "-m", "retrain.kb_probe", "--model", str(archive), "--questions",
-                                str(out / "questions.json"), "--out", str(out / "answers.json")],
-                               stdout=log, stderr=subprocess.STDOUT, timeout=timeout_s, env=_child_env())
-    if code != 0:
-        tail = (out / "kb_probe.log").read_text(errors="replace")[-1500:]
-        raise RuntimeError(f"the knowledge-base probe of {archive.name} failed (exit {code}); see {out / 'kb_probe.log'}:\n{tail}")
+    run_child("retrain.kb_probe", ["--model", str(archive), "--questions", str(out / "questions.json"), "--out", str(out / "answers.json")],
+              out / "kb_probe.log", timeout_s, f"the knowledge-base probe of {archive.name}")
     answers = json.loads((out / "answers.json").read_text(encoding="utf-8"))
     return precision(questions, answers) | {"seconds": round(time.perf_counter() - started, 1)}
+
+
+def run_child(module: str, args: Sequence[str], log_path: Path, timeout_s: float, what: str) -> None:
+    """`python -m module args` with this checkout's code, offline, output to `log_path`; RuntimeError (naming `what`
+    and the log's tail) if it fails, subprocess.TimeoutExpired past `timeout_s`."""
+    with open(log_path, "wb") as log:
+        code = subprocess.call([sys.executable, "-m", module, *args], stdout=log, stderr=subprocess.STDOUT, timeout=timeout_s,
+                               env=_child_env())
+    if code != 0:
+        tail = log_path.read_text(errors="replace")[-1500:]
+        raise RuntimeError(f"{what} failed (exit {code}); see {log_path}:\n{tail}")
 
 
 def _child_env() -> Dict[str, str]:
