@@ -29,7 +29,9 @@ from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KE
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from kefu.core import runtime
 from kefu.core.errors import KefuError
+from kefu.core.memo import Memo
 from kefu.core.payloads import KB_KEY, ROUTE_ANSWER, ROUTE_CLARIFY, SENTENCE_VECTOR_KEY, KBResult
 from retrieval import KBConfig, KnowledgeBase, load_qa
 
@@ -58,6 +60,8 @@ class FaissAnswerRetriever(GraphComponent):
         self._model_storage = model_storage
         self._resource = resource
         self.knowledge_base = knowledge_base
+        # Decisions on (text, intent, confidence) seen lately: the same three always give the same decision.
+        self.memo: Memo = Memo(runtime.inference_cache_size())
 
     @classmethod
     def validate_config(cls, config: Dict[Text, Any]) -> None:
@@ -86,6 +90,7 @@ class FaissAnswerRetriever(GraphComponent):
         try:
             examples = [(m.get(TEXT), m.get(INTENT)) for m in training_data.intent_examples if m.get(TEXT) and m.get(INTENT)]
             self.knowledge_base = KnowledgeBase.build(load_qa(self.config[QA_FILES]), self.kb_config, negatives, intent_examples=examples)
+            self.memo.clear()
         except KefuError as exc:
             raise KnowledgeBaseError(f"Building the knowledge base failed: {exc}") from exc
         with self._model_storage.write_to(self._resource) as directory:
@@ -115,10 +120,11 @@ class FaissAnswerRetriever(GraphComponent):
             for message, intent in zip(messages, intents):
                 message.set(KB_KEY, KBResult(intent_before=intent.get(INTENT_NAME_KEY)).to_payload(), add_to_output=True)
             return messages
-        results = self.knowledge_base.respond([(m.get(TEXT) or "").strip() for m in messages],
-                                              [i.get(INTENT_NAME_KEY) for i in intents],
-                                              [float(i.get(PREDICTED_CONFIDENCE_KEY) or 0.0) for i in intents],
-                                              [m.get(SENTENCE_VECTOR_KEY) for m in messages])
+        texts = [(m.get(TEXT) or "").strip() for m in messages]
+        keys = [(text, i.get(INTENT_NAME_KEY), float(i.get(PREDICTED_CONFIDENCE_KEY) or 0.0)) for text, i in zip(texts, intents)]
+        vectors = {key: m.get(SENTENCE_VECTOR_KEY) for key, m in zip(keys, messages)}
+        results = self.memo.map(keys, lambda missing: self.knowledge_base.respond([k[0] for k in missing], [k[1] for k in missing],
+                                                                                   [k[2] for k in missing], [vectors[k] for k in missing]))
         name = self.kb_config.retrieval_intent
         for message, result in zip(messages, results):
             message.set(KB_KEY, result.to_payload(), add_to_output=True)

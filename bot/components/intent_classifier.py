@@ -22,7 +22,9 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from finetune import Example, FinetuneError, IntentModel, TrainConfig, train
+from kefu.core import runtime
 from kefu.core.errors import KefuError
+from kefu.core.memo import Memo
 from kefu.core.payloads import IN_DOMAIN_KEY, SENTENCE_VECTOR_KEY
 
 logger = logging.getLogger(__name__)
@@ -56,6 +58,8 @@ class TransformerIntentClassifier(GraphComponent, IntentClassifier):
         self._model_storage = model_storage
         self._resource = resource
         self.model = model
+        # Predictions of texts seen lately ("hi", "thanks", "yes"): the model answers them the same every time.
+        self.memo: Memo = Memo(runtime.inference_cache_size())
 
     @classmethod
     def validate_config(cls, config: Dict[Text, Any]) -> None:
@@ -83,6 +87,7 @@ class TransformerIntentClassifier(GraphComponent, IntentClassifier):
             return self._resource
         try:
             self.model = train(examples, self._train_config(self.config), init_from=self._init_model(examples))
+            self.memo.clear()
         except FinetuneError as exc:
             raise RasaException(f"Training the intent classifier failed: {exc}") from exc
         with self._model_storage.write_to(self._resource) as directory:
@@ -117,7 +122,7 @@ class TransformerIntentClassifier(GraphComponent, IntentClassifier):
 
     def process(self, messages: List[Message]) -> List[Message]:
         texts = [m.get(TEXT) or "" for m in messages]
-        predictions = self.model.predict(texts, ranking_length=self.config[RANKING_LENGTH]) if self.model else [None] * len(messages)
+        predictions = self.memo.map(texts, self._predict) if self.model else [None] * len(messages)
         for message, prediction in zip(messages, predictions):
             if prediction is None or prediction.intent is None:
                 message.set(INTENT, {INTENT_NAME_KEY: None, PREDICTED_CONFIDENCE_KEY: 0.0}, add_to_output=True)
@@ -134,3 +139,6 @@ class TransformerIntentClassifier(GraphComponent, IntentClassifier):
                 # For the knowledge base: the same encoder's vector, not computed twice (not in the parse output).
                 message.set(SENTENCE_VECTOR_KEY, (self.model.encoder.name, prediction.vector))
         return messages
+
+    def _predict(self, texts: List[str]):
+        return self.model.predict(texts, ranking_length=self.config[RANKING_LENGTH])

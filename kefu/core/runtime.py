@@ -15,6 +15,8 @@ import random
 import sys
 from typing import Optional
 
+from kefu.core.errors import OptionsError
+
 # Environment defaults; an explicit environment variable always wins.
 ENV_DEFAULTS = {
     "HF_HUB_OFFLINE": "1",
@@ -44,6 +46,23 @@ def inference_threads() -> int:
     40x slower (480 ms instead of 12 ms on 2 cores); more processes use the cores.
     """
     return max(1, int(os.environ.get("KEFU_INFERENCE_THREADS") or 1))
+
+
+def inference_cache_size() -> int:
+    """Results a serving model keeps per kind (intents, knowledge-base answers, dialogue predictions; `kefu.core.memo`).
+
+    KEFU_INFERENCE_CACHE, else 4096; 0 turns the caches off. A few MB at the default.
+    """
+    raw = os.environ.get("KEFU_INFERENCE_CACHE")
+    if raw is None or raw.strip() == "":
+        return 4096
+    try:
+        size = int(raw)
+    except ValueError:
+        raise OptionsError(f"KEFU_INFERENCE_CACHE must be a whole number of entries (0 = off), got {raw!r}") from None
+    if size < 0:
+        raise OptionsError(f"KEFU_INFERENCE_CACHE must be >= 0 (0 = off), got {size}")
+    return size
 
 
 def set_threads(threads: int) -> None:

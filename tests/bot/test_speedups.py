@@ -47,3 +47,111 @@ def test_a_schema_that_is_not_valid_is_still_refused(monkeypatch):
     monkeypatch.setattr(RemoteAction, "_validate_action_result", speedups._validate_action_result)
     with pytest.raises(SchemaError):
         Broken("action_x", EndpointConfig("http://127.0.0.1:5055/webhook"))._validate_action_result({})
+
+
+# ---------------------------------------------------------------- TED's memo
+DOMAIN = """
+version: "3.1"
+intents: [greet, order_status, inform, thanks]
+entities: [order_number]
+slots:
+  order_number:
+    type: text
+    mappings:
+    - type: from_entity
+      entity: order_number
+responses:
+  utter_greet: [{text: "Hi!"}]
+  utter_ask_order: [{text: "Your order number?"}]
+  utter_status: [{text: "It has shipped."}]
+  utter_welcome: [{text: "You're welcome."}]
+"""
+STORIES = """
+version: "3.1"
+stories:
+- story: order status
+  steps:
+  - intent: greet
+  - action: utter_greet
+  - intent: order_status
+  - action: utter_ask_order
+  - intent: inform
+    entities: [{order_number: "104233"}]
+  - slot_was_set: [{order_number: "104233"}]
+  - action: utter_status
+  - intent: thanks
+  - action: utter_welcome
+"""
+
+
+@pytest.fixture(scope="module")
+def ted(tmp_path_factory):
+    """A TEDPolicy trained for two epochs on one story: real network, real featurizer."""
+    from rasa.core.policies.ted_policy import TEDPolicy
+    from rasa.engine.graph import ExecutionContext, GraphSchema
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.engine.storage.resource import Resource
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.generator import TrainingDataGenerator
+    from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
+    from rasa.shared.core.training_data.structures import StoryGraph
+
+    domain = Domain.from_yaml(DOMAIN)
+    graph = StoryGraph(YAMLStoryReader(domain).read_from_string(STORIES))
+    trackers = TrainingDataGenerator(graph, domain, augmentation_factor=0).generate()
+    policy = TEDPolicy.create({**TEDPolicy.get_default_config(), "epochs": 2}, LocalModelStorage(tmp_path_factory.mktemp("ted")),
+                              Resource("ted"), ExecutionContext(GraphSchema({}), "ted"))
+    policy.train(trackers, domain)
+    return policy, domain
+
+
+def _tracker(domain, sender, *turns):
+    from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered
+
+    events = [ActionExecuted("action_listen")]
+    for intent, order in turns:
+        entities = [{"entity": "order_number", "value": order, "start": 0, "end": len(order)}] if order else []
+        events.append(UserUttered(order or intent, {"name": intent, "confidence": 1.0}, entities))
+        if order:
+            events.append(SlotSet("order_number", order))
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    return DialogueStateTracker.from_events(sender, events, slots=domain.slots)
+
+
+def test_ted_answers_a_dialogue_state_it_has_seen_from_memory_with_the_same_prediction(ted, monkeypatch):
+    from rasa.core.policies.ted_policy import TEDPolicy
+
+    policy, domain = ted
+    original = TEDPolicy.predict_action_probabilities
+    monkeypatch.setattr(TEDPolicy, "predict_action_probabilities", speedups._remembering_ted(original))
+    runs = []
+    run_inference = policy.model.run_inference
+    monkeypatch.setattr(policy.model, "run_inference", lambda data: runs.append(1) or run_inference(data))
+
+    greeted = _tracker(domain, "customer-1", ("greet", None))
+    first = policy.predict_action_probabilities(greeted, domain)
+    assert first.probabilities == original(policy, greeted, domain).probabilities
+    # Another customer in the same state (another order number, same slot filled): no second network run.
+    runs.clear()
+    again = policy.predict_action_probabilities(_tracker(domain, "customer-2", ("greet", None)), domain)
+    assert runs == [] and again.probabilities == first.probabilities and again.policy_name == first.policy_name
+    # The ensemble zeroes rejected actions in place: that must not reach the memo.
+    again.probabilities[again.max_confidence_index] = 0.0
+    assert policy.predict_action_probabilities(greeted, domain).probabilities == first.probabilities
+    # A different state is predicted by the network, and its answer matches TED's own.
+    with_order = _tracker(domain, "customer-3", ("greet", None), ("inform", "104233"))
+    predicted = policy.predict_action_probabilities(with_order, domain)
+    assert runs == [1]
+    assert predicted.probabilities == original(policy, with_order, domain).probabilities
+    runs.clear()
+    policy.predict_action_probabilities(_tracker(domain, "customer-4", ("greet", None), ("inform", "200417")), domain)
+    assert runs == []
+
+
+def test_ted_trained_end_to_end_is_not_remembered(ted, monkeypatch):
+    policy, domain = ted
+    tracker = _tracker(domain, "customer-1", ("greet", None))
+    assert speedups._ted_state_key(policy, tracker, domain, None) is not None
+    monkeypatch.setattr(policy, "only_e2e", True)
+    assert speedups._ted_state_key(policy, tracker, domain, None) is None
