@@ -26,8 +26,24 @@ HANDOFFS = Counter("kefu_handoffs_total", "Conversations handed to a person, by 
 ERRORS = Counter("kefu_message_errors_total", "Messages whose handling raised (the channel answers an error)", ["channel"])
 REFUSALS = Counter("kefu_refused_messages_total", "Messages refused by the channel limits: 413 too long, 429 too fast",
                    ["channel", "status"])
+CACHE_LOOKUPS = Counter("kefu_inference_cache_lookups_total",
+                        "Lookups in the inference caches (kefu.core.memo) by cache (intent, kb, dialogue) and outcome (hit, miss)",
+                        ["cache", "outcome"])
 MODEL_INFO = Gauge("kefu_model_info", "The model this replica serves (value 1)", ["model_id", "model_file"])
 MODEL_LOADED_AT = Gauge("kefu_model_loaded_timestamp_seconds", "When the served model was loaded (Unix time)")
 MODEL_LOADS = Counter("kefu_model_loads_total", "Model loads from the model server, by outcome (ok, failed)", ["outcome"])
 MODEL_FINGERPRINT = Gauge("kefu_model_fingerprint_info", "The model server's ETag of the archive this replica loaded (value 1)",
                           ["fingerprint"])
+
+
+def cache_observer(cache: str):
+    """`Memo(observe=...)` for the cache named `cache`: counts its hits and misses in CACHE_LOOKUPS."""
+    hit, miss = CACHE_LOOKUPS.labels(cache, "hit"), CACHE_LOOKUPS.labels(cache, "miss")
+
+    def observe(hits: int, misses: int) -> None:
+        if hits:
+            hit.inc(hits)
+        if misses:
+            miss.inc(misses)
+
+    return observe

@@ -27,6 +27,7 @@ import copy
 import json
 from typing import Any, Dict, Optional
 
+from bot import metrics
 from kefu.core import runtime
 from kefu.core.memo import Memo
 
@@ -85,7 +86,7 @@ def _remembering_ted(predict: Any) -> Any:
             return predict(self, tracker, domain, rule_only_data=rule_only_data, precomputations=precomputations, **kwargs)
         memo = self.__dict__.get(_MEMO)
         if memo is None:
-            memo = self.__dict__[_MEMO] = Memo(runtime.inference_cache_size())
+            memo = self.__dict__[_MEMO] = Memo(runtime.inference_cache_size(), observe=metrics.cache_observer("dialogue"))
         prediction = memo.get(key, lambda: predict(self, tracker, domain, rule_only_data=rule_only_data, precomputations=precomputations, **kwargs))
         answer = copy.copy(prediction)
         answer.probabilities = list(prediction.probabilities)

@@ -29,6 +29,7 @@ from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KE
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot import metrics
 from kefu.core import runtime
 from kefu.core.errors import KefuError
 from kefu.core.memo import Memo
@@ -61,7 +62,7 @@ class FaissAnswerRetriever(GraphComponent):
         self._resource = resource
         self.knowledge_base = knowledge_base
         # Decisions on (text, intent, confidence) seen lately: the same three always give the same decision.
-        self.memo: Memo = Memo(runtime.inference_cache_size())
+        self.memo: Memo = Memo(runtime.inference_cache_size(), observe=metrics.cache_observer("kb"))
 
     @classmethod
     def validate_config(cls, config: Dict[Text, Any]) -> None:

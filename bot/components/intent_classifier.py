@@ -21,6 +21,7 @@ from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KE
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot import metrics
 from finetune import Example, FinetuneError, IntentModel, TrainConfig, train
 from kefu.core import runtime
 from kefu.core.errors import KefuError
@@ -59,7 +60,7 @@ class TransformerIntentClassifier(GraphComponent, IntentClassifier):
         self._resource = resource
         self.model = model
         # Predictions of texts seen lately ("hi", "thanks", "yes"): the model answers them the same every time.
-        self.memo: Memo = Memo(runtime.inference_cache_size())
+        self.memo: Memo = Memo(runtime.inference_cache_size(), observe=metrics.cache_observer("intent"))
 
     @classmethod
     def validate_config(cls, config: Dict[Text, Any]) -> None:

@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Callable, Generic, Hashable, List, Sequence, TypeVar
+from typing import Callable, Generic, Hashable, List, Optional, Sequence, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
 class Memo(Generic[K, V]):
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, observe: Optional[Callable[[int, int], None]] = None) -> None:
+        """`observe(hits, misses)` is told the outcome of every lookup (e.g. a metrics counter)."""
         if size < 0:
             raise ValueError(f"a memo's size must be >= 0, got {size}")
         self.size = size
@@ -32,6 +33,7 @@ class Memo(Generic[K, V]):
         self.misses = 0
         self._values: "OrderedDict[K, V]" = OrderedDict()
         self._lock = threading.Lock()
+        self._observe = observe
 
     def __len__(self) -> int:
         return len(self._values)
@@ -42,7 +44,7 @@ class Memo(Generic[K, V]):
         `compute` gets the distinct missing keys (in first-seen order) and returns their values in that order.
         """
         if self.size == 0:
-            self.misses += len(keys)
+            self._count(0, len(keys))
             return list(compute(list(keys)))
         found = {}
         with self._lock:
@@ -62,9 +64,14 @@ class Memo(Generic[K, V]):
                     self._values.move_to_end(key)
                 while len(self._values) > self.size:
                     self._values.popitem(last=False)
-        self.hits += len(keys) - len(missing)
-        self.misses += len(missing)
+        self._count(len(keys) - len(missing), len(missing))
         return [found[k] for k in keys]
+
+    def _count(self, hits: int, misses: int) -> None:
+        self.hits += hits
+        self.misses += misses
+        if self._observe is not None:
+            self._observe(hits, misses)
 
     def get(self, key: K, compute: Callable[[], V]) -> V:
         """The value of one key, computed by `compute()` when it is not remembered."""

@@ -86,6 +86,12 @@ def test_the_multilingual_vector_is_left_for_the_knowledge_base_but_not_in_the_p
 
 
 def test_a_repeated_message_gets_the_same_parse_without_running_the_model_again(trained, monkeypatch):
+    from prometheus_client import REGISTRY
+
+    def lookups(outcome):
+        return REGISTRY.get_sample_value("kefu_inference_cache_lookups_total", {"cache": "intent", "outcome": outcome}) or 0.0
+
+    before = lookups("hit"), lookups("miss")
     storage, resource = trained
     component = TransformerIntentClassifier.load(FAST_TRAINING, storage, resource, CONTEXT)
     batches = []
@@ -96,6 +102,8 @@ def test_a_repeated_message_gets_the_same_parse_without_running_the_model_again(
     assert [m.get("intent") for m in again] == [first[1].get("intent"), first[0].get("intent"), first[1].get("intent")]
     assert again[1].get("intent_ranking") == first[0].get("intent_ranking")
     assert batches == [["where is my parcel", "hello"]]
+    # Operators see the hit rate in /metrics.
+    assert (lookups("hit") - before[0], lookups("miss") - before[1]) == (3, 2)
 
 
 def test_the_memo_is_off_with_a_cache_size_of_zero(trained, monkeypatch):
