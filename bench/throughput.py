@@ -376,7 +376,7 @@ def main() -> None:
     parser.add_argument("--bots", nargs="+", choices=("kefu", "diet", "init"), default=["kefu", "diet", "init"])
     parser.add_argument("--workers", type=int, nargs="+", default=[0],
                         help="Rasa workers for the kefu rows (`kefu run --workers`; 0: its default), one row each")
-    parser.add_argument("--caches", nargs="+", choices=("on", "off"), default=["on"],
+    parser.add_argument("--caches", nargs="+", choices=("on", "off"), default=["on", "off"],
                         help="kefu rows: with the inference caches (KEFU_INFERENCE_CACHE default) and/or without (0), one row each")
     parser.add_argument("--kefu-model", help="kefu archive (default: KEFU_TEST_MODEL, else the newest in models/)")
     parser.add_argument("--diet-model", help="kefu + DIET archive (default: trained once into --cache)")

@@ -32,9 +32,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     sys.argv = rasa_argv(list(sys.argv[1:] if argv is None else argv))
     from rasa.__main__ import main as rasa_main  # local: the whole Rasa server, only in this process
 
-    from bot import speedups
+    from bot import reuseport, speedups
 
     speedups.install()  # before Sanic forks its workers: every worker has it
+    reuseport.install()  # with several workers, each accepts on its own socket
     rasa_main()
 
 

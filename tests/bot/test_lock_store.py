@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import multiprocessing
 import os
@@ -176,5 +177,33 @@ def test_kefu_run_with_two_workers_keeps_every_turn_of_concurrent_conversations(
             for i, kind in enumerate(kinds):
                 if kind == "user" and i + 1 < len(kinds):
                     assert kinds[i + 1] == "bot", (sender, kinds)
+
+        # Keep-alive customers reach both workers (bot/reuseport.py): each listens on its own socket.
+        port = int(server.rasa_url.rsplit(":", 1)[1])
+        workers = rasa[0].children()
+        assert len(_listening_sockets(port)) == 2
+        connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=120) for _ in range(16)]
+        try:
+            for i, connection in enumerate(connections):
+                connection.request("POST", "/webhooks/rest/webhook", json.dumps({"sender": f"kept-{i}", "message": "hi"}),
+                                   {"Content-Type": "application/json"})
+                assert connection.getresponse().read()
+            held = [sum(1 for c in w.connections("tcp") if c.status == "ESTABLISHED" and c.laddr.port == port) for w in workers]
+            assert sum(held) == 16 and min(held) >= 1, f"keep-alive connections per worker: {held}"
+        finally:
+            for connection in connections:
+                connection.close()
     finally:
         server.stop()
+
+
+def _listening_sockets(port: int) -> list:
+    """Inodes of the TCP sockets listening on `port` (/proc/net/tcp and tcp6; state 0A is LISTEN)."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+                    found.append(fields[9])
+    return found
