@@ -51,7 +51,8 @@ def inference_threads() -> int:
 def inference_cache_size() -> int:
     """Results a serving model keeps per kind (intents, knowledge-base answers, dialogue predictions; `kefu.core.memo`).
 
-    KEFU_INFERENCE_CACHE, else 4096; 0 turns the caches off. A few MB at the default.
+    KEFU_INFERENCE_CACHE, else 4096; 0 turns the caches off. Pickled, an intent prediction is
+    about 2.6 KB and a knowledge-base decision 2.4-3.0 KB: a full cache holds 10-12 MB of them.
     """
     raw = os.environ.get("KEFU_INFERENCE_CACHE")
     if raw is None or raw.strip() == "":
