@@ -34,7 +34,10 @@ def _family(host: str) -> int:
 
 
 def hold_port(host: str, port: int, *, backlog: int = 100) -> socket.socket:
-    """The parent's socket: takes the port for the group, never accepts (not listening)."""
+    """The parent's socket: takes the port for the group, never accepts (not listening).
+
+    Sanic's `bind_socket` signature; `backlog` is unused here, each worker's own socket listens with it.
+    """
     sock = _reusable(_family(host))
     sock.bind((host, port))
     return sock

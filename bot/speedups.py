@@ -81,12 +81,13 @@ def _ted_state_key(policy: Any, tracker: Any, domain: Any, rule_only_data: Optio
 def _remembering_ted(predict: Any) -> Any:
     """TEDPolicy.predict_action_probabilities that answers a state sequence it has seen from its memo."""
     def predict_action_probabilities(self, tracker, domain, rule_only_data=None, precomputations=None, **kwargs):
-        key = _ted_state_key(self, tracker, domain, rule_only_data)
-        if key is None:
-            return predict(self, tracker, domain, rule_only_data=rule_only_data, precomputations=precomputations, **kwargs)
         memo = self.__dict__.get(_MEMO)
         if memo is None:
             memo = self.__dict__[_MEMO] = Memo(runtime.inference_cache_size(), observe=metrics.cache_observer("dialogue"))
+        # With the cache off, no state key is built: that work would buy nothing.
+        key = _ted_state_key(self, tracker, domain, rule_only_data) if memo.size else None
+        if key is None:
+            return predict(self, tracker, domain, rule_only_data=rule_only_data, precomputations=precomputations, **kwargs)
         prediction = memo.get(key, lambda: predict(self, tracker, domain, rule_only_data=rule_only_data, precomputations=precomputations, **kwargs))
         answer = copy.copy(prediction)
         answer.probabilities = list(prediction.probabilities)
