@@ -29,6 +29,8 @@ REFUSALS = Counter("kefu_refused_messages_total", "Messages refused by the chann
 CACHE_LOOKUPS = Counter("kefu_inference_cache_lookups_total",
                         "Lookups in the inference caches (kefu.core.memo) by cache (intent, kb, dialogue) and outcome (hit, miss)",
                         ["cache", "outcome"])
+LOCK_TICKETS_RECLAIMED = Counter("kefu_lock_tickets_reclaimed_total",
+                                 "Conversation lock tickets given back because the process holding them died (its lease expired)")
 MODEL_INFO = Gauge("kefu_model_info", "The model this replica serves (value 1)", ["model_id", "model_file"])
 MODEL_LOADED_AT = Gauge("kefu_model_loaded_timestamp_seconds", "When the served model was loaded (Unix time)")
 MODEL_LOADS = Counter("kefu_model_loads_total", "Model loads from the model server, by outcome (ok, failed)", ["outcome"])

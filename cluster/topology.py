@@ -33,8 +33,10 @@ def tracker_store(postgres_url: str) -> Dict[str, Any]:
 
 def lock_store(redis_url: str) -> Dict[str, Any]:
     url = urlsplit(redis_url)
-    store = {"type": "redis", "url": url.hostname or "127.0.0.1", "port": url.port or 6379, "db": 1,
-             "key_prefix": "kefu", "socket_timeout": 2}
+    # Rasa's Redis lock store with owner leases and atomic tickets (bot/redis_lock_store.py): a replica killed
+    # mid-message holds its customer for lease_s, not Rasa's 60 s lock lifetime.
+    store = {"type": "bot.redis_lock_store.RedisLockStore", "url": url.hostname or "127.0.0.1", "port": url.port or 6379,
+             "db": 1, "key_prefix": "kefu", "socket_timeout": 2, "lease_s": 5}
     if url.password:
         store["password"] = unquote(url.password)
     return store

@@ -25,7 +25,8 @@ def test_endpoints_use_postgres_redis_and_the_model_server(tmp_path):
     result = topology.endpoints(config, "postgresql://kefu:p%40ss@db:5433/kefu", "redis://:pw@cache:6380", tmp_path / "endpoints.yml")
     assert result["tracker_store"] == {"type": "SQL", "dialect": "postgresql", "url": "db", "port": 5433, "db": "kefu",
                                        "username": "kefu", "password": "p@ss"}
-    assert result["lock_store"]["type"] == "redis" and result["lock_store"]["password"] == "pw" and result["lock_store"]["db"] == 1
+    assert result["lock_store"]["type"] == "bot.redis_lock_store.RedisLockStore"
+    assert result["lock_store"]["password"] == "pw" and result["lock_store"]["db"] == 1 and result["lock_store"]["lease_s"] == 5
     assert result["models"] == {"url": "http://127.0.0.1:9000/models/champion.tar.gz", "wait_time_between_pulls": 5}
     assert result["action_endpoint"]["url"] == "http://127.0.0.1:9001/webhook"
     replica = topology.endpoints(config, "postgresql://h/kefu", "redis://h", tmp_path / "endpoints.yml", replica=2)
