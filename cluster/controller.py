@@ -6,9 +6,13 @@ p99 16 s during the rollout. With `rolling: true` (the default) each replica
 polls its own link, `<models_dir>/.rollout/replica-<i>.tar.gz`, and this
 controller watches the served archive (`models_dir/model_file`, what
 `kefu cluster rollout` and `kefu retrain`'s promote write atomically). When it
-changes, it links it for replica 0, waits until replica 0 reports the new ETag
-(or refuses it: a corrupt archive), then replica 1, and so on; nginx's
-least_conn sends new requests to the replicas that are not loading.
+changes, it takes replica 0 out of nginx's least_conn upstream (`down`, a graceful
+reload: requests in flight finish), gives its requests in hand 2 s to finish, links
+the archive for it, waits until it reports the new ETag (or refuses it: a corrupt
+archive), puts it back, then replica 1, and so on. So no webhook or API request waits
+behind a load (measured without the drain: p99 14-15 s during a rolling rollout, the
+requests that reached the loading replica). Socket.io stays sticky to its replica
+(the session lives there): those customers wait for the load.
 
 Run by `kefu cluster up`: `python -m cluster.controller --state <state_dir>` (reads <state_dir>/config.json).
 """
@@ -22,8 +26,11 @@ import time
 from pathlib import Path
 from typing import Optional, Tuple
 
-from cluster import modelfiles
+from cluster import modelfiles, nginx
 from cluster.config import ClusterConfig
+
+# Time the requests a drained replica holds get to finish before it loads (messages take well under a second).
+DRAIN_S = 2.0
 
 
 def signature(path: Path) -> Optional[Tuple[int, int, int]]:
@@ -34,23 +41,36 @@ def signature(path: Path) -> Optional[Tuple[int, int, int]]:
     return st.st_ino, st.st_size, st.st_mtime_ns
 
 
-def step(config: ClusterConfig, replica: int, timeout_s: float) -> str:
-    """Gives `replica` the served archive: 'loaded', 'refused' (it failed to load it) or 'timeout'."""
+def step(config: ClusterConfig, replica: int, timeout_s: float, drain_s: float = DRAIN_S) -> str:
+    """Gives `replica` the served archive: 'loaded', 'refused' (it failed to load it) or 'timeout'.
+
+    With more than one replica, nginx first stops sending it webhook and API requests, and
+    the ones it has get `drain_s` to finish, so no request waits behind the load; it
+    takes requests again once it has loaded the archive or refused it.
+    """
     failed_before = modelfiles.failed_loads(config, replica)
-    target = modelfiles.replica_model(config, replica)
-    modelfiles.link_atomically(config.model_path, target)
-    etag = modelfiles.etag_of(target)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if modelfiles.replica_fingerprint(config, replica) == etag:
-            return "loaded"
-        if modelfiles.failed_loads(config, replica) > failed_before:
-            return "refused"
-        time.sleep(0.5)
-    return "timeout"
+    drain = config.replicas > 1 and nginx.reload(config, config.state, drained={replica})
+    try:
+        if drain:
+            time.sleep(drain_s)
+        target = modelfiles.replica_model(config, replica)
+        modelfiles.link_atomically(config.model_path, target)
+        etag = modelfiles.etag_of(target)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if modelfiles.replica_fingerprint(config, replica) == etag:
+                return "loaded"
+            if modelfiles.failed_loads(config, replica) > failed_before:
+                return "refused"
+            time.sleep(0.5)
+        return "timeout"
+    finally:
+        if drain:
+            nginx.reload(config, config.state)
 
 
 def run(config: ClusterConfig, poll_s: float = 1.0, step_timeout_s: float = 180.0) -> None:
+    nginx.reload(config, config.state)  # no replica left drained by a controller that was killed mid-step
     seen = signature(config.model_path)
     if any(signature(modelfiles.replica_model(config, i)) != seen for i in range(config.replicas)):
         seen = None  # some replica has an older archive: roll out now

@@ -20,7 +20,6 @@ import dataclasses
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 import urllib.request
@@ -116,11 +115,7 @@ def _start_nginx(config: ClusterConfig, state: Path) -> None:
     binary = packages.ensure("nginx")
     for folder in ("nginx", "logs"):
         (state / folder).mkdir(parents=True, exist_ok=True)
-    conf = atomic.write_text(state / "nginx" / "nginx.conf", nginx.render(
-        config, state, [f"127.0.0.1:{p}" for p in config.replica_ports()], [f"127.0.0.1:{p}" for p in config.action_ports()]))
-    check = subprocess.run([binary, "-t", "-q", "-p", str(state / "nginx"), "-c", str(conf)], capture_output=True, text=True)
-    if check.returncode != 0:
-        raise ClusterError(f"nginx refused its configuration: {check.stderr[-500:]}")
+    conf = nginx.configure(config, state)
     procs.spawn(state, "nginx", [binary, "-p", str(state / "nginx"), "-c", str(conf), "-g", "daemon off;"])
 
 

@@ -16,14 +16,22 @@ deploy/nginx/kefu.conf is this file rendered for the defaults (a template for ot
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 from pathlib import Path
-from typing import List
+from typing import Collection, List
 
-from cluster.config import ClusterConfig
+from cluster import packages, procs
+from cluster.config import ClusterConfig, ClusterError
+from kefu.core import atomic
 
 
-def render(config: ClusterConfig, state: Path, replica_hosts: List[str], action_hosts: List[str]) -> str:
+def render(config: ClusterConfig, state: Path, replica_hosts: List[str], action_hosts: List[str],
+           drained: Collection[str] = ()) -> str:
+    """`drained`: replica hosts that get no new webhook or API request (a replica about to load a model)."""
     replicas = "\n".join(f"        server {h} max_fails=1 fail_timeout=3s;" for h in replica_hosts)
+    balanced = "\n".join(f"        server {h} max_fails=1 fail_timeout=3s{' down' if h in drained else ''};" for h in replica_hosts)
     actions = "\n".join(f"        server {h} max_fails=1 fail_timeout=3s;" for h in action_hosts)
     tmp = state / "nginx"
     return f"""# Written by `kefu cluster up` (cluster/nginx.py); edit cluster.yml, not this file.
@@ -59,7 +67,7 @@ http {{
 
     upstream rasa {{
         least_conn;
-{replicas}
+{balanced}
         keepalive 64;
     }}
     upstream rasa_sticky {{
@@ -119,3 +127,32 @@ http {{
     }}
 }}
 """
+
+
+def replica_hosts(config: ClusterConfig) -> List[str]:
+    return [f"127.0.0.1:{p}" for p in config.replica_ports()]
+
+
+def configure(config: ClusterConfig, state: Path, drained: Collection[int] = ()) -> Path:
+    """Writes <state>/nginx/nginx.conf (replicas numbered in `drained` marked down) once `nginx -t` accepts it."""
+    binary = packages.ensure("nginx")
+    hosts = replica_hosts(config)
+    text = render(config, state, hosts, [f"127.0.0.1:{p}" for p in config.action_ports()], {hosts[i] for i in drained})
+    candidate = atomic.write_text(state / "nginx" / "nginx.conf.new", text)
+    check = subprocess.run([binary, "-t", "-q", "-p", str(state / "nginx"), "-c", str(candidate)], capture_output=True, text=True)
+    if check.returncode != 0:
+        raise ClusterError(f"nginx refused its configuration: {check.stderr[-500:]}")
+    conf = state / "nginx" / "nginx.conf"
+    os.replace(candidate, conf)
+    return conf
+
+
+def reload(config: ClusterConfig, state: Path, drained: Collection[int] = ()) -> bool:
+    """Rewrites the configuration and has the running nginx take it up (SIGHUP: in-flight requests finish
+    on the old workers); False when nginx is not running."""
+    configure(config, state, drained)
+    pid = procs.read_pid(state, "nginx")
+    if not procs.alive(pid):
+        return False
+    os.kill(pid, signal.SIGHUP)
+    return True

@@ -45,12 +45,20 @@ def test_nginx_accepts_the_rendered_configuration(tmp_path):
     config = ClusterConfig(state_dir=str(tmp_path), models_dir=str(tmp_path / "models"))
     (tmp_path / "nginx").mkdir()
     (tmp_path / "logs").mkdir()
-    conf = tmp_path / "nginx" / "nginx.conf"
-    conf.write_text(nginx.render(config, tmp_path, ["127.0.0.1:1", "127.0.0.1:2"], ["127.0.0.1:3"]))
+    conf = nginx.configure(config, tmp_path, drained={1})  # replica 1 about to load a model
     check = subprocess.run([binary, "-t", "-p", str(tmp_path / "nginx"), "-c", str(conf)], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
     text = conf.read_text()
     assert "client_max_body_size 64k" in text and "hash $sticky_key consistent" in text and "Upgrade $http_upgrade" in text
+    balanced, sticky = text.split("upstream rasa {")[1].split("}")[0], text.split("upstream rasa_sticky {")[1].split("}")[0]
+    drained = f"127.0.0.1:{config.replica_ports()[1]}"
+    assert f"server {drained} max_fails=1 fail_timeout=3s down;" in balanced and balanced.count(" down;") == 1
+    assert " down;" not in sticky  # socket.io sessions live in their replica: not moved
+    assert " down;" not in nginx.configure(config, tmp_path).read_text()
+    config.client_max_body_size = "bogus"
+    with pytest.raises(ClusterError, match="nginx refused"):
+        nginx.configure(config, tmp_path)
+    assert " down;" not in conf.read_text()  # the refused file never replaced the running one
 
 
 def test_shipped_template_matches_the_defaults():
