@@ -9,9 +9,13 @@ file that every worker process opens, and does each read-modify-write (issue a
 ticket, finish serving, clean up) inside one `BEGIN IMMEDIATE` transaction, so
 two processes never hand out the same ticket (Rasa's Redis store reads and
 writes without a transaction). Tickets expire after Rasa's lock lifetime
-(TICKET_LOCK_LIFETIME, default 60 s) exactly as in Rasa: a worker killed while
-it holds a conversation blocks it for at most that long. Rows left behind by a
-killed worker are deleted once all their tickets have expired.
+(TICKET_LOCK_LIFETIME, default 60 s) as in Rasa, and each ticket also records
+the process that took it (host, pid and the process's start time, so a reused
+pid is not mistaken for it): a ticket whose process on this host has died is
+given back at once. So a Rasa server killed mid-message (`kill -9`, the OOM
+killer) and started again does not leave that customer waiting for the lock
+lifetime (with Rasa's rule their next messages waited up to 60 s). Processes of
+another host (a container sharing the file) are judged by the lifetime alone.
 
 endpoints.yml:
 
@@ -27,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -41,7 +46,39 @@ logger = logging.getLogger(__name__)
 DEFAULT_DB = "var/locks.db"
 # Rasa polls a busy conversation's lock every second; a local file is cheap to poll more often.
 DEFAULT_WAIT_S = 0.05
-_SCHEMA = "CREATE TABLE IF NOT EXISTS locks (conversation_id TEXT PRIMARY KEY, lock TEXT NOT NULL, expires REAL NOT NULL)"
+_SCHEMA = ("CREATE TABLE IF NOT EXISTS locks (conversation_id TEXT PRIMARY KEY, lock TEXT NOT NULL, expires REAL NOT NULL, "
+           "owners TEXT NOT NULL DEFAULT '{}')")
+
+
+def _start_time(pid: int) -> Optional[str]:
+    """The process's start time in clock ticks since boot (/proc/<pid>/stat field 22); None if there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # fields after the command name, which may hold spaces
+
+
+def process_id(pid: int) -> str:
+    """host:pid:start time of a process on this host."""
+    return f"{socket.gethostname()}:{pid}:{_start_time(pid)}"
+
+
+def is_dead(owner: str) -> bool:
+    """True when `owner` (a `process_id`) was a process of this host that is no longer running."""
+    host, _, rest = owner.partition(":")
+    pid, _, started = rest.partition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another host's process: only its tickets' lifetime says
+    if started == "None":  # no /proc (not Linux): whether the pid exists at all
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+    return _start_time(int(pid)) != started
 
 
 class SQLiteLockStore(LockStore):
@@ -53,9 +90,16 @@ class SQLiteLockStore(LockStore):
         self.busy_timeout_s = float(kwargs.get("busy_timeout_s", busy_timeout_s))
         self._connection: Optional[sqlite3.Connection] = None
         self._pid = -1
+        self._me = ""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._transaction() as db_:
             db_.execute("DELETE FROM locks WHERE expires < ?", (time.time(),))  # left by killed processes
+            for conversation_id, in db_.execute("SELECT conversation_id FROM locks").fetchall():
+                lock = self._read(db_, conversation_id)  # gives back the tickets of dead processes
+                if lock is not None and not lock.is_someone_waiting():
+                    db_.execute("DELETE FROM locks WHERE conversation_id = ?", (conversation_id,))
+                elif lock is not None:
+                    self._write(db_, lock)
         super().__init__()
 
     # -- storage --------------------------------------------------------------------------------
@@ -67,8 +111,11 @@ class SQLiteLockStore(LockStore):
                                          check_same_thread=False)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=OFF")  # locks live for seconds; nothing to keep over a power cut
+            columns = {row[1] for row in connection.execute("PRAGMA table_info(locks)")}
+            if columns and "owners" not in columns:  # a file of an earlier kefu: locks live for seconds, start afresh
+                connection.execute("DROP TABLE locks")
             connection.execute(_SCHEMA)
-            self._connection, self._pid = connection, os.getpid()
+            self._connection, self._pid, self._me = connection, os.getpid(), process_id(os.getpid())
         return self._connection
 
     @contextmanager
@@ -83,17 +130,27 @@ class SQLiteLockStore(LockStore):
             raise
         db.execute("COMMIT")
 
-    @staticmethod
-    def _read(db: sqlite3.Connection, conversation_id: str) -> Optional[TicketLock]:
-        row = db.execute("SELECT lock FROM locks WHERE conversation_id = ?", (conversation_id,)).fetchone()
-        return TicketLock.from_dict(json.loads(row[0])) if row else None
+    def _read(self, db: sqlite3.Connection, conversation_id: str) -> Optional[TicketLock]:
+        """The lock without the tickets of dead processes; its `owners` (ticket number -> process) kept on it."""
+        row = db.execute("SELECT lock, owners FROM locks WHERE conversation_id = ?", (conversation_id,)).fetchone()
+        if not row:
+            return None
+        lock = TicketLock.from_dict(json.loads(row[0]))
+        owners = {int(n): owner for n, owner in json.loads(row[1] or "{}").items()}
+        for ticket in list(lock.tickets):
+            if ticket.number in owners and is_dead(owners[ticket.number]):
+                lock.tickets.remove(ticket)
+                logger.warning("lock store: gave back a ticket of process %s, which has died", owners[ticket.number])
+        lock.owners = {n: o for n, o in owners.items() if any(t.number == n for t in lock.tickets)}
+        return lock
 
     @staticmethod
     def _write(db: sqlite3.Connection, lock: TicketLock) -> None:
         expires = max((t.expires for t in lock.tickets), default=0.0)
-        db.execute("INSERT INTO locks (conversation_id, lock, expires) VALUES (?, ?, ?) ON CONFLICT (conversation_id) "
-                    "DO UPDATE SET lock = excluded.lock, expires = excluded.expires",
-                    (lock.conversation_id, lock.dumps(), expires))
+        owners = {n: o for n, o in getattr(lock, "owners", {}).items() if any(t.number == n for t in lock.tickets)}
+        db.execute("INSERT INTO locks (conversation_id, lock, expires, owners) VALUES (?, ?, ?, ?) ON CONFLICT (conversation_id) "
+                    "DO UPDATE SET lock = excluded.lock, expires = excluded.expires, owners = excluded.owners",
+                    (lock.conversation_id, lock.dumps(), expires, json.dumps(owners)))
 
     # -- Rasa's LockStore interface -------------------------------------------------------------
 
@@ -114,6 +171,7 @@ class SQLiteLockStore(LockStore):
             with self._transaction() as db:
                 lock = self._read(db, conversation_id) or self.create_lock(conversation_id)
                 ticket = lock.issue_ticket(lock_lifetime)
+                lock.owners = {**getattr(lock, "owners", {}), ticket: self._me}
                 self._write(db, lock)
                 return ticket
         except sqlite3.Error as e:

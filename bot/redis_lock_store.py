@@ -160,7 +160,8 @@ class RedisLockStore(RasaRedisLockStore):
         return lock
 
     def get_lock(self, conversation_id: str) -> Optional[TicketLock]:
-        raw, owners = self.red.get(self._lock_key(conversation_id)), self.red.hgetall(self._owners_key(conversation_id))
+        with self.red.pipeline(transaction=False) as pipe:  # one round trip
+            raw, owners = pipe.get(self._lock_key(conversation_id)).hgetall(self._owners_key(conversation_id)).execute()
         if not raw:
             return None
         return self._live(TicketLock.from_dict(json.loads(raw)), owners, self.red)

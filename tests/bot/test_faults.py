@@ -224,3 +224,9 @@ def test_kill_9_of_the_rasa_server_loses_no_acknowledged_message(kefu_server):
           f"(in flight or refused), {unanswered_stored} of them stored anyway; restart took {restart_s:.0f} s")
     assert not lost, lost
     assert "bot.rasa_server" in cmdline(child_running(kefu_server, "bot.rasa_server"))
+    # Every customer goes on at once, also those whose message the killed server held the conversation lock for
+    # (bot/lock_store.py gives a dead process's tickets back; by Rasa's rule they would wait up to 60 s).
+    for sender in senders:
+        started = time.monotonic()
+        status, _ = post(webhook, {"sender": sender, "message": "are you back?"}, timeout=20)
+        assert status == 200 and time.monotonic() - started < 10, (sender, status, time.monotonic() - started)

@@ -9,12 +9,13 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from bot.lock_store import SQLiteLockStore
+from bot.lock_store import SQLiteLockStore, is_dead, process_id
 
 
 def _hold(db: str, conversation: str, log: str, name: str, rounds: int, go, lifetime: float = 60.0) -> None:
@@ -68,26 +69,67 @@ def test_other_conversations_are_not_held_up(tmp_path):
     assert asyncio.run(asyncio.wait_for(main(), 30)) == "both held"
 
 
-def test_a_lock_held_by_a_killed_process_expires(tmp_path):
+def test_a_lock_held_by_another_hosts_process_expires_with_its_lifetime(tmp_path):
+    """A container sharing the file: its processes are not ours to look up, so their tickets live out their lifetime."""
+    import json as json_
+    import socket
+    import sqlite3
+
+    db = str(tmp_path / "locks.db")
+    store = SQLiteLockStore(db=db)
+    ticket = store.issue_ticket("customer-1", lock_lifetime=2.0)
+    with sqlite3.connect(db) as raw:  # as if another host's process (dead or alive, we cannot tell) had taken it
+        raw.execute("UPDATE locks SET owners = ?", (json_.dumps({str(ticket): f"other-{socket.gethostname()}:1:1"}),))
+    assert store.get_lock("customer-1").is_someone_waiting()
+
+    async def next_customer_message() -> float:
+        started = time.monotonic()
+        async with store.lock("customer-1"):
+            return time.monotonic() - started
+
+    assert 1.0 < asyncio.run(asyncio.wait_for(next_customer_message(), 30)) < 10
+    assert store.get_lock("customer-1") is None
+
+
+def test_a_lock_held_by_a_killed_process_is_given_back_at_once_not_after_its_lifetime(tmp_path):
     db, log = str(tmp_path / "locks.db"), tmp_path / "log"
     go = multiprocessing.get_context("spawn").Event()
-    holder = _spawn(db, "customer-1", str(log), "killed", 1, go, 2.0)  # 2 s lifetime instead of Rasa's 60 s
+    holder = _spawn(db, "customer-1", str(log), "killed", 1, go, 60.0)  # Rasa's lifetime
     go.set()
     while not log.exists():
         holder.join(0.05)
         assert holder.exitcode is None, "the holder died before it took the lock"
-    os.kill(holder.pid, signal.SIGKILL)  # dies holding the lock: its ticket is never given back
+    os.kill(holder.pid, signal.SIGKILL)
     holder.join(10)
-    store = SQLiteLockStore(db=db)
-    assert store.get_lock("customer-1").is_someone_waiting()
+    store = SQLiteLockStore(db=db)  # e.g. the Rasa server started again after a kill -9
 
-    async def next_customer_message() -> str:
+    async def next_customer_message() -> float:
+        started = time.monotonic()
         async with store.lock("customer-1"):
-            return "served"
+            return time.monotonic() - started
 
-    assert asyncio.run(asyncio.wait_for(next_customer_message(), 30)) == "served"
-    assert log.read_text().splitlines() == ["start killed"]
-    assert store.get_lock("customer-1") is None
+    assert asyncio.run(asyncio.wait_for(next_customer_message(), 30)) < 5
+
+
+def test_owners_are_judged_by_process_start_time_and_only_on_this_host():
+    me = process_id(os.getpid())
+    host, pid, started = me.split(":")
+    assert not is_dead(me)
+    assert is_dead(f"{host}:{pid}:{int(started) + 1}")  # the pid was reused by a newer process
+    assert is_dead(f"{host}:999999999:1")  # no such process
+    assert not is_dead(f"another-host-{host}:1:1")  # another machine's (container's) process: its lifetime decides
+    assert not is_dead(f"{host}:{pid}:None") and is_dead(f"{host}:999999999:None")  # without /proc: the pid alone
+
+
+def test_a_lock_file_of_an_earlier_kefu_is_started_afresh(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "locks.db"
+    with sqlite3.connect(db) as old:
+        old.execute("CREATE TABLE locks (conversation_id TEXT PRIMARY KEY, lock TEXT NOT NULL, expires REAL NOT NULL)")
+    store = SQLiteLockStore(db=str(db))
+    store.issue_ticket("customer-1")
+    assert store.get_lock("customer-1").is_someone_waiting()
 
 
 def test_rows_left_by_killed_processes_are_removed_at_start(tmp_path):
