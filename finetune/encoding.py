@@ -43,8 +43,11 @@ def forward(model, batch: dict) -> Tuple["torch.Tensor", "torch.Tensor"]:
     return out.logits, torch.nn.functional.normalize(embedding, dim=-1)
 
 
-def encode(model, tokenizer, texts: Sequence[str], max_length: int, device, batch_size: int = 64) -> Encoded:
-    """Logits, embeddings and tokenizer coverage for `texts`, in input order (one tokenization)."""
+def encode(model, tokenizer, texts: Sequence[str], max_length: int, device, batch_size: int = 64, runner=None) -> Encoded:
+    """Logits, embeddings and tokenizer coverage for `texts`, in input order (one tokenization).
+
+    `runner`: the same forward pass in ONNX Runtime (`finetune.onnx_forward.build`) instead of `model`'s.
+    """
     import torch
 
     model.eval()
@@ -55,6 +58,11 @@ def encode(model, tokenizer, texts: Sequence[str], max_length: int, device, batc
     coverage = np.array([coverage_of_ids(row, tokenizer.unk_token_id, special) for row in ids], dtype=np.float32)
     logits = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
     embeddings = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
+    if runner is not None:
+        for batch_idx in length_sorted_batches([len(x) for x in ids], batch_size):
+            batch = tokenizer.pad({"input_ids": [ids[i] for i in batch_idx]}, return_tensors="np")
+            logits[batch_idx], embeddings[batch_idx] = runner(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        return Encoded(logits, embeddings, coverage)
     with torch.inference_mode():
         for batch_idx in length_sorted_batches([len(x) for x in ids], batch_size):
             batch = tokenizer.pad({"input_ids": [ids[i] for i in batch_idx]}, return_tensors="pt")

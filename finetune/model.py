@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from finetune import onnx_forward
 from finetune.blend import Blend, View
 from finetune.calibration import SigmoidScaler, combine, knn_similarity, knn_vote, softmax
 from finetune.encoding import encode
@@ -17,6 +18,7 @@ from finetune.lexical import CharNgramClassifier
 from finetune.multilingual import MultilingualHead
 from kefu.core import atomic, runtime, sentence_encoder
 from kefu.core import manifest as manifests
+from kefu.core.onnx_runtime import OnnxRunner
 from kefu.core.sentence_encoder import SentenceEncoder
 from kefu.core.text import clean_text, to_simplified
 
@@ -46,8 +48,10 @@ class IntentModel:
 
     def __init__(self, model, tokenizer, labels: List[str], manifest: Dict[str, Any], bank: np.ndarray, bank_labels: np.ndarray,
                  device: str = "cpu", lexical: Optional[CharNgramClassifier] = None,
-                 multilingual: Optional[MultilingualHead] = None, encoder: Optional[SentenceEncoder] = None):
+                 multilingual: Optional[MultilingualHead] = None, encoder: Optional[SentenceEncoder] = None,
+                 onnx: Optional[OnnxRunner] = None):
         self.model = model
+        self.onnx = onnx  # the transformer pass in ONNX Runtime (finetune/onnx_forward.py); None: torch
         self.tokenizer = tokenizer
         self.labels = list(labels)
         self.manifest = manifest
@@ -81,7 +85,7 @@ class IntentModel:
         if not non_empty:
             return results
         kept = [cleaned[i] for i in non_empty]
-        encoded = encode(self.model, self.tokenizer, kept, self.max_length, self.device, batch_size)
+        encoded = encode(self.model, self.tokenizer, kept, self.max_length, self.device, batch_size, runner=self.onnx)
         sims = encoded.embeddings @ self.bank.T
         probs = softmax(encoded.logits, self.temperature)
         if self.knn_weight > 0:
@@ -164,8 +168,11 @@ class IntentModel:
         runtime.set_threads(runtime.inference_threads())
         torch_device = runtime.pick_device(device)
         model.to(torch_device)
+        onnx = None
+        if torch_device == "cpu" and runtime.inference_backend() == "onnx":
+            onnx = onnx_forward.build(model, tokenizer, runtime.inference_threads())
         return cls(model, tokenizer, labels, manifest, bank, bank_labels, torch_device, lexical=lexical,
-                   multilingual=multilingual, encoder=encoder)
+                   multilingual=multilingual, encoder=encoder, onnx=onnx)
 
     # ------------------------------------------------------------------- extras
     @property

@@ -11,11 +11,14 @@ import numpy as np
 
 from kefu.core import runtime
 from kefu.core.base_model import resolve_base_model
+from kefu.core.onnx_runtime import OnnxRunner, export_checked
 from kefu.core.text import coverage_of_ids, token_coverage
 from retrieval.errors import ModelLoadError
 
 # Below this many texts a progress bar is noise.
 PROGRESS_MIN_TEXTS = 2000
+# What the ONNX copy is checked on against torch (English, Chinese, padding).
+QUERY_SAMPLES = ("where is my order", "can I return the shoes I bought last week if they are too small", "退货要多久", "hi")
 
 
 class Embedder:
@@ -30,6 +33,7 @@ class Embedder:
         self.name = name
         self.path = path
         self.bundled = bundled
+        self.onnx: Optional[OnnxRunner] = None  # encode_queries' pass in ONNX Runtime (prepare_queries); None: torch
 
     @classmethod
     def load(cls, name_or_path: str = "default", device: str = "auto", bundled: bool = False) -> "Embedder":
@@ -45,6 +49,27 @@ class Embedder:
                 "Use a local directory, or set HF_HUB_OFFLINE=0 where the hub is reachable."
             ) from exc
         return cls(model, name_or_path, path, bundled=bundled)
+
+    def prepare_queries(self) -> None:
+        """Serving: `encode_queries` runs in ONNX Runtime when KEFU_INFERENCE_BACKEND is `onnx` (the default) on a
+        CPU, exported and checked against torch here, once (`kefu.core.onnx_runtime`)."""
+        if self.onnx is not None or runtime.inference_backend() != "onnx" or self.model.device.type != "cpu":
+            return
+        import torch
+
+        class Queries(torch.nn.Module):
+            def __init__(self, inner) -> None:
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, input_ids, attention_mask):
+                output = self.inner({"input_ids": input_ids, "attention_mask": attention_mask})
+                return torch.nn.functional.normalize(output["sentence_embedding"], p=2, dim=1)
+
+        features = self.model.preprocess(list(QUERY_SAMPLES))
+        inputs = {k: features[k] for k in ("input_ids", "attention_mask")}
+        self.onnx = export_checked(Queries(self.model).eval(), inputs, ("embeddings",), runtime.inference_threads(),
+                                   "knowledge base's sentence encoder")
 
     @property
     def dimension(self) -> int:
@@ -94,6 +119,9 @@ class Embedder:
         mask = features["attention_mask"].tolist()
         coverage = np.array([coverage_of_ids([t for t, m in zip(row, row_mask) if m], tokenizer.unk_token_id, special)
                              for row, row_mask in zip(features["input_ids"].tolist(), mask)], dtype=np.float32)
+        if self.onnx is not None:
+            (vectors,) = self.onnx(input_ids=features["input_ids"].numpy(), attention_mask=features["attention_mask"].numpy())
+            return np.ascontiguousarray(vectors, dtype=np.float32), coverage
         with torch.inference_mode():
             output = self.model.forward(batch_to_device(features, self.model.device))
             vectors = torch.nn.functional.normalize(output["sentence_embedding"], p=2, dim=1)

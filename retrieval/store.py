@@ -133,8 +133,12 @@ def load_index(directory: Path, model: Optional[str] = None, embedder: Optional[
     if faiss_index.d != manifest["dimension"]:
         raise ModelLoadError(f"Index {directory}: {INDEX_FILE} has dimension {faiss_index.d}, the manifest {manifest['dimension']}")
 
-    embedder = embedder or _load_embedder(directory, manifest, model, device)
-    check_model(manifest, embedder, directory)
+    if embedder is None:
+        embedder = _load_embedder(directory, manifest, model, device)
+        check_model(manifest, embedder, directory)
+        embedder.prepare_queries()  # the per-message pass in ONNX Runtime when the backend says so
+    else:
+        check_model(manifest, embedder, directory)
     config = IndexConfig.from_dict(dict(manifest["config"], model=manifest["embedding_model"]["name"]))
     lexical = LexicalScorer.load(directory) if (manifest.get("build_stats") or {}).get("lexical") else None
     encoder_name = (manifest.get("build_stats") or {}).get("multilingual")

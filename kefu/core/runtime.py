@@ -66,6 +66,15 @@ def inference_cache_size() -> int:
     return size
 
 
+def inference_backend() -> str:
+    """What runs a saved classifier's transformer when it serves on a CPU: KEFU_INFERENCE_BACKEND, `onnx`
+    (default: ONNX Runtime, when the model was saved with its `model.onnx`) or `torch`."""
+    value = (os.environ.get("KEFU_INFERENCE_BACKEND") or "onnx").strip().lower()
+    if value not in ("onnx", "torch"):
+        raise OptionsError(f"KEFU_INFERENCE_BACKEND must be 'onnx' or 'torch', got {value!r}")
+    return value
+
+
 def set_threads(threads: int) -> None:
     """torch intra-op and faiss OpenMP threads, set only when they differ."""
     import torch

@@ -1,0 +1,48 @@
+"""finetune.onnx_forward: a loaded classifier serves through ONNX Runtime with torch's answers, and falls back to torch."""
+
+import logging
+import sys
+
+import numpy as np
+import pytest
+
+from finetune import IntentModel
+from kefu.core import onnx_runtime
+from kefu.core.errors import OptionsError
+
+TEXTS = ["hello there, good morning", "where is my parcel, it has not come", "i forgot my password, please reset it",
+         "thank you very much", "我的订单在哪里", "what is the capital of mongolia", "where is my order " * 40, ""]
+
+
+def test_onnx_and_torch_serve_the_same_answers(tiny_model_dir, monkeypatch):
+    served = IntentModel.load(tiny_model_dir)
+    assert served.onnx is not None and served.onnx.max_difference <= onnx_runtime.TOLERANCE  # the default on a CPU
+    monkeypatch.setenv("KEFU_INFERENCE_BACKEND", "torch")
+    reference = IntentModel.load(tiny_model_dir)
+    assert reference.onnx is None
+    for a, b in zip(served.predict(TEXTS), reference.predict(TEXTS)):
+        assert a.intent == b.intent
+        assert a.confidence == pytest.approx(b.confidence, abs=1e-4)
+        assert a.in_domain == pytest.approx(b.in_domain, abs=1e-4)
+        assert np.allclose([c for _, c in a.ranking], [c for _, c in b.ranking], atol=1e-4)
+    assert not any(p.name.endswith(".onnx") for p in tiny_model_dir.iterdir())  # nothing added to the saved model
+
+
+def test_outputs_that_differ_from_torch_are_never_served(tiny_model_dir, monkeypatch, caplog):
+    monkeypatch.setattr(onnx_runtime, "TOLERANCE", -1.0)  # any difference at all is too much
+    with caplog.at_level(logging.WARNING, logger="kefu.core.onnx_runtime"):
+        model = IntentModel.load(tiny_model_dir)
+    assert model.onnx is None and "serves with torch" in caplog.text
+    assert model.predict(["thank you very much"])[0].intent == "thanks"
+
+
+def test_without_the_onnx_package_it_serves_with_torch(tiny_model_dir, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx raises ImportError
+    model = IntentModel.load(tiny_model_dir)
+    assert model.onnx is None and model.predict(["thank you very much"])[0].intent == "thanks"
+
+
+def test_an_unknown_backend_is_refused(tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("KEFU_INFERENCE_BACKEND", "tensorrt")
+    with pytest.raises(OptionsError, match="KEFU_INFERENCE_BACKEND must be 'onnx' or 'torch'"):
+        IntentModel.load(tiny_model_dir)
