@@ -41,18 +41,24 @@ def _spawn(*args) -> multiprocessing.Process:
     return process
 
 
+def served_one_at_a_time(workers, go, log: Path, turns: int, timeout_s: float = 120) -> list:
+    """Starts the racing `workers` (each logs 'start NAME' / 'end NAME' around its turns) and checks no two overlapped."""
+    go.set()
+    for w in workers:
+        w.join(timeout_s)
+        assert w.exitcode == 0
+    lines = log.read_text().splitlines()
+    assert len(lines) == 2 * turns
+    for start, end in zip(lines[::2], lines[1::2]):  # every holder finished before the next one started
+        assert start.split()[0] == "start" and end == "end " + start.split()[1], lines
+    return lines
+
+
 def test_two_processes_are_served_one_at_a_time_on_one_conversation(tmp_path):
     db, log = str(tmp_path / "locks.db"), tmp_path / "log"
     go = multiprocessing.get_context("spawn").Event()
     workers = [_spawn(db, "customer-1", str(log), name, 5, go) for name in ("a", "b")]
-    go.set()
-    for w in workers:
-        w.join(60)
-        assert w.exitcode == 0
-    lines = log.read_text().splitlines()
-    assert len(lines) == 20
-    for start, end in zip(lines[::2], lines[1::2]):  # every holder finished before the next one started
-        assert start.split()[0] == "start" and end == "end " + start.split()[1], lines
+    lines = served_one_at_a_time(workers, go, log, 10)
     assert {line.split()[1] for line in lines} == {"a", "b"}
     assert SQLiteLockStore(db=db).get_lock("customer-1") is None  # cleaned up when nobody waits
 

@@ -15,6 +15,7 @@ from rasa.core.lock_store import RedisLockStore as StockRedisLockStore
 from rasa.utils.endpoints import EndpointConfig
 
 from bot.redis_lock_store import RedisLockStore
+from tests.bot.test_lock_store import served_one_at_a_time
 from tests.cluster.redis_server import RedisServer
 
 SPAWN = multiprocessing.get_context("spawn")
@@ -115,14 +116,7 @@ def test_processes_racing_on_one_conversation_are_served_one_at_a_time(redis_add
     conversation, log = f"race-{time.time_ns()}", tmp_path / "log"
     go = SPAWN.Event()
     workers = [_spawn(redis_address, conversation, str(log), name, 10, 0.01, 5.0, go) for name in ("a", "b", "c")]
-    go.set()
-    for w in workers:
-        w.join(120)
-        assert w.exitcode == 0
-    lines = log.read_text().splitlines()
-    assert len(lines) == 60
-    for start, end in zip(lines[::2], lines[1::2]):  # every holder finished before the next one started
-        assert start.split()[0] == "start" and end == "end " + start.split()[1], lines
+    served_one_at_a_time(workers, go, log, 30)
     stock = StockRedisLockStore(host=redis_address[0], port=redis_address[1], password=redis_address[2], db=1, key_prefix="test")
     assert stock.get_lock(conversation) is None and not stock.red.exists("test:lock:owners:" + conversation)
 
