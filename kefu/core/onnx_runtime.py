@@ -39,7 +39,7 @@ class OnnxRunner:
         self.max_difference: Optional[float] = None
 
     def __call__(self, **inputs: np.ndarray) -> List[np.ndarray]:
-        return self.session.run(None, {name: value.astype(np.int64) for name, value in inputs.items()})
+        return self.session.run(None, {name: np.asarray(value, dtype=np.int64) for name, value in inputs.items()})  # no copy when int64
 
 
 def export_checked(module, inputs: Dict[str, "object"], outputs: Sequence[str], threads: int, what: str,
