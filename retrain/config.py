@@ -170,6 +170,13 @@ class GateConfig(RetrainOptions):
     # is under this (null: no check).
     kb_new_entries_floor: Optional[float] = 0.8
     kb_new_entries_top_k: int = 5
+    # The intent labels leads gave in the review queue (retrain/label_check.py): each, held out, must be among the top
+    # `review_labels_top_k` intents (at most a tenth of them) the rest of the training data gives its text. When the
+    # labels changed since the champion and at least `review_labels_min` of them are judged, a night whose share that
+    # agrees is under this is refused before training (null: no check).
+    review_labels_floor: Optional[float] = 0.5
+    review_labels_top_k: int = 3
+    review_labels_min: int = 5
 
     def validate(self) -> None:
         known = {"intent_accuracy", "intent_macro_f1", "story_accuracy", "action_accuracy", "kb_answer_precision"}
@@ -180,6 +187,10 @@ class GateConfig(RetrainOptions):
         self.require(self.kb_new_entries_floor is None or 0 <= self.kb_new_entries_floor <= 1,
                      "gate.kb_new_entries_floor must be in [0, 1] or null")
         self.require(self.kb_new_entries_top_k >= 1, "gate.kb_new_entries_top_k must be at least 1")
+        self.require(self.review_labels_floor is None or 0 <= self.review_labels_floor <= 1,
+                     "gate.review_labels_floor must be in [0, 1] or null")
+        self.require(self.review_labels_top_k >= 1, "gate.review_labels_top_k must be at least 1")
+        self.require(self.review_labels_min >= 1, "gate.review_labels_min must be at least 1")
 
 
 @dataclass

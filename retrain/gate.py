@@ -34,6 +34,7 @@ from retrain.train_candidate import has_retriever
 
 KB_PRECISION = "kb_answer_precision"
 KB_NEW_ENTRIES = "kb_new_entry_agreement"
+REVIEW_LABELS = "review_label_agreement"
 METRICS = ("intent_accuracy", "intent_macro_f1", "story_accuracy", "action_accuracy", KB_PRECISION)
 
 
@@ -212,3 +213,21 @@ def champion_metrics(cached: Optional[Dict], fingerprint: str) -> Optional[Dict[
     if cached and cached.get("tests_fingerprint") == fingerprint:
         return cached.get("metrics")
     return None
+
+
+def review_labels(found: Dict, gate: GateConfig) -> Tuple[bool, str]:
+    """(whether the reviewed labels pass, the report line) for retrain/label_check.py's `agreement` result."""
+    share, judged = found.get("agreement"), found.get("judged", 0)
+    counts = (f"{found.get('agreeing')}/{judged} reviewed labels are among the top {found.get('top_k')} intents the rest of "
+              f"the training data gives their text ({found.get('first')} first"
+              + (f"; {found['unjudged']} could not be judged" if found.get("unjudged") else "") + ")")
+    if share is None:
+        return True, f"{REVIEW_LABELS}: no reviewed label could be judged"
+    if judged < gate.review_labels_min:
+        return True, f"{REVIEW_LABELS} {share:.4f}: {counts}; fewer than gate.review_labels_min ({gate.review_labels_min}), not gating"
+    if share >= gate.review_labels_floor - 1e-9:
+        return True, f"{REVIEW_LABELS} {share:.4f} (floor {gate.review_labels_floor}): {counts}"
+    miss = (found.get("misses") or [{}])[0]
+    example = f"; e.g. {miss['text']!r} labelled {miss['label']!r} reads as {miss['got']!r}" if miss.get("text") else ""
+    return False, (f"{REVIEW_LABELS} {share:.4f} is under the floor {gate.review_labels_floor} (gate.review_labels_floor): "
+                   f"{counts}: relabel them in the review queue{example} WORSE")

@@ -22,14 +22,14 @@ import traceback
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import yaml
 
 from finetune import DataError, IntentModel, load_nlu_examples
-from kefu.core import atomic
+from kefu.core import atomic, sentence_encoder
 from kefu.core.text import normalize_text
-from retrain import gate, intake, redact, review, signals, train_candidate
+from retrain import gate, intake, label_check, redact, review, signals, train_candidate
 from retrain.config import RetrainConfig, RetrainError
 from retrain.lock import RetrainLock
 from retrain.registry import Registry
@@ -203,6 +203,18 @@ def _run(config: RetrainConfig, registry: Registry, run_dir: Path, report: Dict[
         _write_qa(qa_run, (load_qa([qa_file]) if qa_file.exists() else []) + qa_new)
         qa_files.append(qa_run)
     new_labels = sorted(set(labels) | {i for _, i in all_pseudo + reviewed_for_training})
+    labels_line = None
+    if reviewed_fp != champion_reviewed_fp and config.gate.review_labels_floor is not None:
+        labels_ok, line = _judge_reviewed_labels(config, model, base_examples, reviewed_for_training, report)
+        labels_line = line
+        say(line)
+        if not labels_ok:
+            report["decision"] = "refused"
+            report["refused_because"] = [line]
+            if not dry_run:
+                watermark.advance(found.watermarks)
+            say("refused before training: the reviewed labels disagree with the rest of the data; the champion stays")
+            return
     mode, why = train_candidate.training_mode(config, champion_dir, new_labels)
     report["training"] = {"mode": mode, "why": why}
     if dry_run:
@@ -229,6 +241,7 @@ def _run(config: RetrainConfig, registry: Registry, run_dir: Path, report: Dict[
     # The knowledge-base rows this night adds, judged on their own evidence (the fixed questions rarely touch them).
     after |= gate.new_entry_metrics(config, champion["archive"], candidate, run_dir / "eval-challenger" / "kb-entries")
     promote, reasons = gate.decide(before, after, config.gate)
+    reasons += [labels_line] if labels_line else []
     report["metrics"] = {"champion": before, "challenger": after, "comparison": reasons}
 
     # 9. Promote or refuse; then the watermark and the learned data move on.
@@ -256,6 +269,17 @@ def _run(config: RetrainConfig, registry: Registry, run_dir: Path, report: Dict[
     for line in reasons:
         say("  " + line)
     watermark.advance(found.watermarks)
+
+
+def _judge_reviewed_labels(config: RetrainConfig, model: Optional[IntentModel], base_examples, reviewed, report) -> tuple:
+    """The gate's check of the labels leads gave (retrain/label_check.py), with the champion's multilingual encoder."""
+    encoder = model.encoder if model is not None and model.encoder is not None else sentence_encoder.load()
+    if encoder is None:
+        return True, f"{gate.REVIEW_LABELS}: no multilingual encoder to judge the reviewed labels with"
+    found = label_check.agreement([(e.text, e.intent) for e in base_examples], reviewed, encoder.encode,
+                                  top_k=config.gate.review_labels_top_k)
+    report["review_labels"] = found
+    return gate.review_labels(found, config.gate)
 
 
 def _keep_logs(run_dir: Path, target: Path) -> str | None:

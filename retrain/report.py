@@ -36,6 +36,8 @@ def summary(report: Dict[str, Any]) -> str:
     metrics = report.get("metrics")
     if metrics:
         lines.extend(f"  {line}" for line in metrics["comparison"])
+    elif report.get("refused_because"):  # refused before training (the reviewed labels)
+        lines.extend(f"  {line}" for line in report["refused_because"])
     if report.get("new_champion"):
         server = report.get("server", {})
         lines.append(f"  new champion {report['new_champion']}; server: "

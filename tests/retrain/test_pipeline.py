@@ -5,8 +5,8 @@ live bot; scripted customers talk to it (and a human agent answers a handed-off
 customer through Rasa's HTTP API); a first run queues what it was unsure about,
 proposes a new intent and keeps the agent's answer; a support lead labels the
 queue; the second run continues training from the champion, passes the gate,
-is promoted and the running server swaps to it; wrong labels make a worse
-challenger that is refused; a run killed during training leaves the champion
+is promoted and the running server swaps to it; wrong labels are refused before
+training, and with that check off they make a worse challenger that is refused; a run killed during training leaves the champion
 serving and the next run cleans up; two runs never overlap; rollback restores
 the previous model.
 """
@@ -198,6 +198,7 @@ def test_labelled_queue_improves_the_weak_model_which_is_promoted_and_served(pro
     report = latest(project)
     assert report["decision"] == "promoted", result.stdout
     assert report["training"]["mode"] == "continued"
+    assert report["review_labels"]["agreement"] >= 0.5 and report["review_labels"]["top_k"] == 1  # 5 intents
     m = report["metrics"]
     assert all(m["challenger"][k] >= m["champion"][k] for k in ("intent_accuracy", "story_accuracy"))
     assert m["challenger"]["story_accuracy"] > m["champion"]["story_accuracy"]  # the weak model fell back on parcels
@@ -209,12 +210,32 @@ def test_labelled_queue_improves_the_weak_model_which_is_promoted_and_served(pro
     assert "new champion" in result.stdout and "continued" in result.stdout
 
 
-def test_a_worse_challenger_is_refused(project, transcripts):
+def test_a_careless_review_is_refused_before_training(project, transcripts):
     before = champion_sha(project)
     label(project, "thanks")  # a careless review: order questions labelled as thanks
     result = ok(kefu(project))
     report = latest(project)
     assert report["decision"] == "refused", result.stdout
+    assert "training" not in report and "metrics" not in report  # no training run spent on it
+    found = report["review_labels"]
+    assert found["judged"] >= 5 and found["agreement"] < 0.5, found
+    assert all(miss["label"] == "thanks" for miss in found["misses"])
+    [line] = report["refused_because"]
+    assert line.startswith("review_label_agreement") and "relabel them in the review queue" in line
+    assert "refused before training" in result.stdout
+    assert champion_sha(project) == before
+
+
+def test_a_worse_challenger_is_refused(project, transcripts):
+    """With the label check off, the same careless review trains a challenger that the tests refuse."""
+    before = champion_sha(project)
+    settings = yaml.safe_load((project / "retrain.yml").read_text())
+    settings["gate"]["review_labels_floor"] = None
+    (project / "retrain.yml").write_text(yaml.safe_dump(settings))
+    result = ok(kefu(project))
+    report = latest(project)
+    assert report["decision"] == "refused", result.stdout
+    assert "review_labels" not in report
     assert any("WORSE" in line for line in report["metrics"]["comparison"])
     assert champion_sha(project) == before
     assert parse(transcripts, "has my package been dispatched") == "order_status"
