@@ -1,13 +1,15 @@
-"""kefu's NLU with its two transformer passes in ONNX Runtime vs torch, side by side in one run.
+"""kefu's NLU with its two transformer passes in ONNX Runtime (int8, fp32) vs torch, side by side in one run.
 
     flock /tmp/kefu-cpu.lock .venv/bin/python bench/nlu_backends.py --model build/test/models/kefu.tar.gz [--test tests/data/nlu.yml]
                                                               [--diet ~/.cache/kefu/bench-models/kefu-diet-*.tar.gz]
 
-Loads the model twice (KEFU_INFERENCE_BACKEND=torch, then onnx; one thread each, the
-serving default), parses every held-out message with both, alternating so both see the
-same machine, and prints per-message parse latency (p50, p99: the whole NLU pipeline,
-classifier + knowledge base + decision, as `Agent.parse_message` runs it, with the
-inference caches off), accuracy, and how often the two agree. The two passes: the intent
+Loads the model three times (KEFU_INFERENCE_BACKEND=torch, onnx, onnx-int8; one thread
+each, the serving default), parses every held-out message (English and Chinese intents,
+knowledge-base paraphrases) with each, alternating so all see the same machine, and prints
+per-message parse latency (p50, p99: the whole NLU pipeline, classifier + knowledge base +
+decision, as `Agent.parse_message` runs it, with the inference caches off, over the English
+intent messages), intent accuracy, the knowledge base's top-1 answer accuracy and the
+precision of the answers it gives, and how often each ONNX row agrees with torch. The two passes: the intent
 classifier's transformer and the knowledge base's sentence encoder. Any archive: the ONNX
 copies are made when the model loads (kefu/core/onnx_runtime.py). `--diet`: a third row, the
 same project on Rasa's stock DIET pipeline (the archive `bench/throughput.py` trains and caches).
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import os
 import sys
 import time
@@ -39,6 +42,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True)
     parser.add_argument("--test", default="tests/data/nlu.yml")
+    parser.add_argument("--test-zh", default="tests/data/nlu_zh.yml")
+    parser.add_argument("--qa", nargs="*", default=["tests/data/qa_paraphrases.csv", "tests/data/qa_paraphrases_zh.csv"])
     parser.add_argument("--diet", help="a model trained with bench/configs/diet.yml's pipeline, for a third row")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -52,39 +57,61 @@ def main() -> int:
     from finetune import load_nlu_examples
 
     examples = load_nlu_examples([ROOT / args.test])
-    agents = {backend: load(args.model, backend) for backend in ("torch", "onnx")}
+    examples_zh = load_nlu_examples([ROOT / args.test_zh]) if args.test_zh else []
+    questions = []
+    for path in args.qa:
+        with open(ROOT / path, newline="", encoding="utf-8") as handle:
+            questions += [(row["question"], row["answer"]) for row in csv.DictReader(handle)]
+    agents = {backend: load(args.model, backend) for backend in ("torch", "onnx", "onnx-int8")}
     if args.diet:
         agents["Rasa DIET"] = load(args.diet, "torch")
-    classifiers = [c for c in _components(agents["onnx"]) if hasattr(c, "model") and hasattr(c.model, "onnx")]
-    if not classifiers or classifiers[0].model.onnx is None:
-        print("the classifier serves with torch under KEFU_INFERENCE_BACKEND=onnx too: see the warning above")
-        return 2
+    for backend, precision in (("onnx", "fp32"), ("onnx-int8", "int8")):
+        classifiers = [c for c in _components(agents[backend]) if hasattr(c, "model") and hasattr(c.model, "onnx")]
+        runner = classifiers[0].model.onnx if classifiers else None
+        if runner is None or runner.precision != precision:
+            print(f"the classifier does not serve in ONNX {precision} under KEFU_INFERENCE_BACKEND={backend}: see the warning above")
+            return 2
+    texts = [e.text for e in examples] + [e.text for e in examples_zh] + [q for q, _ in questions]
     timings = {b: [] for b in agents}
     parses = {b: [] for b in agents}
 
     async def go() -> None:
         for agent in agents.values():
             await agent.parse_message(examples[0].text)  # warm-up
-        for example in examples:
+        for text in texts:
             for backend, agent in agents.items():
                 started = time.perf_counter()
-                parse = await agent.parse_message(example.text)
+                parse = await agent.parse_message(text)
                 timings[backend].append((time.perf_counter() - started) * 1000)
                 parses[backend].append(parse)
 
     asyncio.run(go())
-    gold = [e.intent for e in examples]
-    print(f"\n{len(examples)} held-out messages ({args.test}), model {args.model}, one thread, caches off")
-    print("| NLU (transformer passes in) | parse p50 | p99 | intent accuracy |")
-    print("|---|---|---|---|")
+    n_en, n_zh = len(examples), len(examples_zh)
+    print(f"\n{n_en} English and {n_zh} Chinese held-out intent messages, {len(questions)} knowledge-base paraphrases "
+          f"({', '.join(args.qa)}); model {args.model}, one thread, caches off; latency over the English messages")
+    print("| NLU (transformer passes in) | parse p50 | p99 | intents en | intents zh | kb top-1 | kb answers right/given |")
+    print("|---|---|---|---|---|---|---|")
     for backend in agents:
-        accuracy = np.mean([p["intent"]["name"] == g for p, g in zip(parses[backend], gold)])
+        got = parses[backend]
+        en = np.mean([p["intent"]["name"] == e.intent for p, e in zip(got[:n_en], examples)])
+        zh = np.mean([p["intent"]["name"] == e.intent for p, e in zip(got[n_en:n_en + n_zh], examples_zh)]) if n_zh else float("nan")
+        kb = [(p.get("kb") or {}, answer) for p, (_, answer) in zip(got[n_en + n_zh:], questions)]
+        top1 = np.mean([_same(k.get("answer"), a) for k, a in kb]) if kb else float("nan")
+        given = [(k, a) for k, a in kb if k.get("match") == "high"]
+        right = sum(_same(k.get("answer"), a) for k, a in given)
         name = backend if backend == "Rasa DIET" else f"kefu ({backend})"
-        print(f"| {name} | {np.percentile(timings[backend], 50):.2f} ms | {np.percentile(timings[backend], 99):.2f} ms | {accuracy:.4f} |")
-    same = np.mean([a["intent"]["name"] == b["intent"]["name"] for a, b in zip(parses["torch"], parses["onnx"])])
-    gap = max(abs(a["intent"]["confidence"] - b["intent"]["confidence"]) for a, b in zip(parses["torch"], parses["onnx"]))
-    print(f"same intent on {same:.4f} of messages; largest confidence difference {gap:.2g}")
+        latency = timings[backend][:n_en]
+        print(f"| {name} | {np.percentile(latency, 50):.2f} ms | {np.percentile(latency, 99):.2f} ms | {en:.4f} | {zh:.4f} | "
+              f"{top1:.4f} | {right}/{len(given)} |")
+    for backend in ("onnx", "onnx-int8"):
+        same = np.mean([a["intent"]["name"] == b["intent"]["name"] for a, b in zip(parses["torch"], parses[backend])])
+        gap = max(abs(a["intent"]["confidence"] - b["intent"]["confidence"]) for a, b in zip(parses["torch"], parses[backend]))
+        print(f"{backend}: same intent as torch on {same:.4f} of all {len(texts)} messages; largest confidence difference {gap:.2g}")
     return 0
+
+
+def _same(got, expected) -> bool:
+    return bool(got) and " ".join(str(got).split()) == " ".join(str(expected).split())
 
 
 def _components(agent):

@@ -19,6 +19,7 @@ from typing import Sequence, Tuple
 import numpy as np
 
 from kefu.core import sklearn_io
+from kefu.core.linear_probabilities import LinearProbabilities
 from kefu.core.ngrams import NgramBank
 
 PREFIX = "lexical"
@@ -31,6 +32,7 @@ class CharNgramClassifier:
     def __init__(self, bank: NgramBank, classifier, n_labels: int):
         self.bank = bank
         self.classifier = classifier
+        self._probabilities = LinearProbabilities(classifier)
         self.n_labels = n_labels
 
     @classmethod
@@ -49,7 +51,7 @@ class CharNgramClassifier:
         """
         features = self.bank.transform(texts)
         probs = np.zeros((len(texts), self.n_labels), dtype=np.float32)
-        probs[:, self.classifier.classes_] = self.classifier.predict_proba(features)
+        probs[:, self.classifier.classes_] = self._probabilities.probabilities(features)
         sims = self.bank.similarities(features)
         nearest = sims.max(axis=1) if sims.shape[1] else np.zeros(len(texts))
         return probs, nearest

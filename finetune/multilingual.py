@@ -20,6 +20,7 @@ import numpy as np
 
 from kefu.core import sklearn_io
 from kefu.core.errors import ModelLoadError
+from kefu.core.linear_probabilities import LinearProbabilities
 
 CLASSIFIER_FILE = "multilingual_classifier.skops"
 BANK_FILE = "multilingual_bank.npz"
@@ -30,6 +31,7 @@ class MultilingualHead:
 
     def __init__(self, classifier, bank: np.ndarray, bank_labels: np.ndarray, n_labels: int):
         self.classifier = classifier
+        self._probabilities = LinearProbabilities(classifier)
         self.bank = bank.astype(np.float32)
         self.bank_labels = bank_labels.astype(np.int64)
         self.n_labels = n_labels
@@ -46,7 +48,7 @@ class MultilingualHead:
         """(log-probabilities over all labels, cosine to the nearest training example) for unit `vectors`."""
         log_probs = np.full((len(vectors), self.n_labels), -30.0, dtype=np.float32)
         if len(vectors):
-            log_probs[:, self.classifier.classes_] = np.maximum(self.classifier.predict_log_proba(vectors), -30.0)
+            log_probs[:, self.classifier.classes_] = np.maximum(self._probabilities.log_probabilities(vectors), -30.0)
         sims = vectors @ self.bank.T if len(self.bank) else np.zeros((len(vectors), 0))
         nearest = sims.max(axis=1) if sims.shape[1] else np.zeros(len(vectors))
         return log_probs, nearest

@@ -24,8 +24,9 @@ def _module(model):
     return Forward(model).eval()
 
 
-def build(model, tokenizer, threads: int, samples: Sequence[str] = SAMPLES) -> Optional[OnnxRunner]:
-    """`finetune.encoding.forward` of `model` in ONNX Runtime, checked against torch on `samples`; None: serve with torch."""
+def build(model, tokenizer, threads: int, samples: Sequence[str] = SAMPLES, int8: bool = False) -> Optional[OnnxRunner]:
+    """`finetune.encoding.forward` of `model` in ONNX Runtime, checked against torch on `samples`; None: serve with torch.
+    `int8`: weights quantized to int8 (kefu.core.onnx_runtime)."""
     batch = tokenizer(list(samples), padding=True, return_tensors="pt")
     inputs = {k: batch[k].to(next(model.parameters()).device) for k in ("input_ids", "attention_mask")}
-    return export_checked(_module(model), inputs, ("logits", "embeddings"), threads, "intent classifier")
+    return export_checked(_module(model), inputs, ("logits", "embeddings"), threads, "intent classifier", int8=int8)

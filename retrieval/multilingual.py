@@ -30,6 +30,7 @@ import numpy as np
 
 from kefu.core import sentence_encoder, sklearn_io
 from kefu.core.errors import ModelLoadError
+from kefu.core.linear_probabilities import LinearProbabilities
 from kefu.core.sentence_encoder import SentenceEncoder
 from kefu.core.text import detect_language
 from retrieval.config import IndexConfig
@@ -67,6 +68,7 @@ class AnswerHead:
 
     def __init__(self, model):
         self.model = model
+        self._probabilities = LinearProbabilities(model)
 
     @classmethod
     def fit(cls, vectors: np.ndarray, topics: Sequence[str]) -> Optional["AnswerHead"]:
@@ -77,7 +79,7 @@ class AnswerHead:
         return cls(LogisticRegression(C=10.0, max_iter=2000).fit(vectors, np.asarray(topics, dtype=object)))
 
     def probabilities(self, vector: np.ndarray) -> Dict[str, float]:
-        return dict(zip(self.model.classes_.tolist(), self.model.predict_proba(vector[None, :])[0].tolist()))
+        return dict(zip(self.model.classes_.tolist(), self._probabilities.probabilities(vector[None, :])[0].tolist()))
 
     def save(self, path: Path) -> None:
         sklearn_io.save(path, self.model)

@@ -29,7 +29,12 @@ class NgramBank:
 
     def __init__(self, vectorizer, matrix):
         self.vectorizer = vectorizer
+        self._set(matrix)
+
+    def _set(self, matrix) -> None:
         self.matrix = matrix.tocsr()
+        # The rows as columns (CSR of the transpose), made once: `features @ matrix.T` converted it on every message.
+        self._columns = None
 
     @classmethod
     def fit(cls, texts: Sequence[str]) -> "NgramBank":
@@ -45,18 +50,21 @@ class NgramBank:
 
     def similarities(self, features, rows: Optional[Sequence[int]] = None) -> np.ndarray:
         """Cosine of each feature row to every stored row (or to `rows`), dense (queries x rows)."""
-        bank = self.matrix if rows is None else self.matrix[list(rows)]
-        return (features @ bank.T).toarray()
+        if rows is not None:
+            return (features @ self.matrix[list(rows)].T).toarray()
+        if self._columns is None:
+            self._columns = self.matrix.T.tocsr()
+        return (features @ self._columns).toarray()
 
     def append(self, texts: Sequence[str]) -> None:
         """New rows in the existing vocabulary (a rebuild refreshes it)."""
         import scipy.sparse as sp
 
         if len(texts):
-            self.matrix = sp.vstack([self.matrix, self.transform(texts)]).tocsr()
+            self._set(sp.vstack([self.matrix, self.transform(texts)]))
 
     def keep(self, mask: np.ndarray) -> None:
-        self.matrix = self.matrix[np.asarray(mask, dtype=bool)]
+        self._set(self.matrix[np.asarray(mask, dtype=bool)])
 
     def save(self, directory: Path, prefix: str) -> None:
         import scipy.sparse as sp

@@ -66,13 +66,23 @@ def inference_cache_size() -> int:
     return size
 
 
+INFERENCE_BACKENDS = ("onnx-int8", "onnx", "torch")
+DEFAULT_INFERENCE_BACKEND = "onnx-int8"
+
+
 def inference_backend() -> str:
-    """What runs a saved classifier's transformer when it serves on a CPU: KEFU_INFERENCE_BACKEND, `onnx`
-    (default: ONNX Runtime, when the model was saved with its `model.onnx`) or `torch`."""
-    value = (os.environ.get("KEFU_INFERENCE_BACKEND") or "onnx").strip().lower()
-    if value not in ("onnx", "torch"):
-        raise OptionsError(f"KEFU_INFERENCE_BACKEND must be 'onnx' or 'torch', got {value!r}")
+    """What runs the serving transformers (the intent classifier's, the knowledge base's query encoder) on a CPU:
+    KEFU_INFERENCE_BACKEND, `onnx-int8` (default: ONNX Runtime with int8 weights), `onnx` (ONNX Runtime, fp32)
+    or `torch` (kefu.core.onnx_runtime; figures in bench/nlu_backends.py)."""
+    value = (os.environ.get("KEFU_INFERENCE_BACKEND") or DEFAULT_INFERENCE_BACKEND).strip().lower()
+    if value not in INFERENCE_BACKENDS:
+        raise OptionsError(f"KEFU_INFERENCE_BACKEND must be one of {', '.join(INFERENCE_BACKENDS)}, got {value!r}")
     return value
+
+
+def onnx_backend() -> Optional[str]:
+    """None for torch, else the ONNX precision: "fp32" or "int8"."""
+    return {"onnx": "fp32", "onnx-int8": "int8"}.get(inference_backend())
 
 
 def set_threads(threads: int) -> None:

@@ -15,8 +15,9 @@ TEXTS = ["hello there, good morning", "where is my parcel, it has not come", "i 
 
 
 def test_onnx_and_torch_serve_the_same_answers(tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("KEFU_INFERENCE_BACKEND", "onnx")
     served = IntentModel.load(tiny_model_dir)
-    assert served.onnx is not None and served.onnx.max_difference <= onnx_runtime.TOLERANCE  # the default on a CPU
+    assert served.onnx is not None and served.onnx.max_difference <= onnx_runtime.TOLERANCE and served.onnx.precision == "fp32"
     monkeypatch.setenv("KEFU_INFERENCE_BACKEND", "torch")
     reference = IntentModel.load(tiny_model_dir)
     assert reference.onnx is None
@@ -26,6 +27,24 @@ def test_onnx_and_torch_serve_the_same_answers(tiny_model_dir, monkeypatch):
         assert a.in_domain == pytest.approx(b.in_domain, abs=1e-4)
         assert np.allclose([c for _, c in a.ranking], [c for _, c in b.ranking], atol=1e-4)
     assert not any(p.name.endswith(".onnx") for p in tiny_model_dir.iterdir())  # nothing added to the saved model
+
+
+def test_int8_serves_by_default_with_nearly_the_same_answers(tiny_model_dir, monkeypatch):
+    served = IntentModel.load(tiny_model_dir)
+    assert served.onnx is not None and served.onnx.precision == "int8"  # the default on a CPU
+    monkeypatch.setenv("KEFU_INFERENCE_BACKEND", "torch")
+    reference = IntentModel.load(tiny_model_dir)
+    pairs = list(zip(served.predict(TEXTS), reference.predict(TEXTS)))
+    assert sum(a.intent == b.intent for a, b in pairs) >= len(TEXTS) - 1
+    assert max(abs(a.confidence - b.confidence) for a, b in pairs) < 0.2
+
+
+def test_an_int8_copy_that_points_elsewhere_is_not_served(tiny_model_dir, monkeypatch, caplog):
+    monkeypatch.setattr(onnx_runtime, "INT8_MIN_COSINE", 1.01)  # no quantized output can agree that well
+    with caplog.at_level(logging.WARNING, logger="kefu.core.onnx_runtime"):
+        model = IntentModel.load(tiny_model_dir)
+    assert model.onnx is not None and model.onnx.precision == "fp32" and "it serves in fp32" in caplog.text
+    assert model.predict(["thank you very much"])[0].intent == "thanks"
 
 
 def test_outputs_that_differ_from_torch_are_never_served(tiny_model_dir, monkeypatch, caplog):
@@ -44,5 +63,5 @@ def test_without_the_onnx_package_it_serves_with_torch(tiny_model_dir, monkeypat
 
 def test_an_unknown_backend_is_refused(tiny_model_dir, monkeypatch):
     monkeypatch.setenv("KEFU_INFERENCE_BACKEND", "tensorrt")
-    with pytest.raises(OptionsError, match="KEFU_INFERENCE_BACKEND must be 'onnx' or 'torch'"):
+    with pytest.raises(OptionsError, match="KEFU_INFERENCE_BACKEND must be one of onnx-int8, onnx, torch"):
         IntentModel.load(tiny_model_dir)

@@ -12,8 +12,9 @@ QUESTIONS = ["where is my parcel right now", "can I pay with paypal", "退货要
 
 def test_a_loaded_index_answers_the_same_through_onnx_runtime(small_index, tmp_path, monkeypatch):
     small_index.save(tmp_path / "kb")
+    monkeypatch.setenv("KEFU_INFERENCE_BACKEND", "onnx")
     served = QAIndex.load(tmp_path / "kb", device="cpu")
-    assert served.embedder.onnx is not None  # the default on a CPU
+    assert served.embedder.onnx is not None and served.embedder.onnx.precision == "fp32"
     monkeypatch.setenv("KEFU_INFERENCE_BACKEND", "torch")
     reference = QAIndex.load(tmp_path / "kb", device="cpu")
     assert reference.embedder.onnx is None
@@ -26,3 +27,15 @@ def test_a_loaded_index_answers_the_same_through_onnx_runtime(small_index, tmp_p
 
 def test_building_an_index_does_not_export_anything(small_index):
     assert small_index.embedder.onnx is None  # only a loaded index serves queries; builds keep torch's batched encode
+
+
+def test_int8_by_default_finds_the_same_answers(small_index, tmp_path, monkeypatch):
+    small_index.save(tmp_path / "kb")
+    served = QAIndex.load(tmp_path / "kb", device="cpu")
+    assert served.embedder.onnx is not None and served.embedder.onnx.precision == "int8"  # the default on a CPU
+    monkeypatch.setenv("KEFU_INFERENCE_BACKEND", "torch")
+    reference = QAIndex.load(tmp_path / "kb", device="cpu")
+    a, b = served.embedder.encode_queries(QUESTIONS)[0], reference.embedder.encode_queries(QUESTIONS)[0]
+    assert (a * b).sum(axis=1).min() > 0.95  # int8 weights move the vectors a little
+    for x, y in zip(served.search(QUESTIONS[:4], k=3), reference.search(QUESTIONS[:4], k=3)):
+        assert x.answers[0].answer == y.answers[0].answer
