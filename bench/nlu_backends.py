@@ -1,10 +1,11 @@
-"""kefu's NLU with its two transformer passes in ONNX Runtime (int8, fp32) vs torch, side by side in one run.
+"""kefu's NLU with its two transformer passes in ONNX Runtime (fp32, int8) vs torch, side by side in one run.
 
     flock /tmp/kefu-cpu.lock .venv/bin/python bench/nlu_backends.py --model build/test/models/kefu.tar.gz [--test tests/data/nlu.yml]
                                                               [--diet ~/.cache/kefu/bench-models/kefu-diet-*.tar.gz]
 
-Loads the model three times (KEFU_INFERENCE_BACKEND=torch, onnx, onnx-int8; one thread
-each, the serving default), parses every held-out message (English and Chinese intents,
+Loads the model four times (torch; ONNX Runtime fp32; ONNX with the knowledge base's query
+encoder in int8, the default; ONNX with both in int8: KEFU_INFERENCE_BACKEND and KEFU_INT8; one
+thread each, the serving default), parses every held-out message (English and Chinese intents,
 knowledge-base paraphrases) with each, alternating so all see the same machine, and prints
 per-message parse latency (p50, p99: the whole NLU pipeline, classifier + knowledge base +
 decision, as `Agent.parse_message` runs it, with the inference caches off, over the English
@@ -31,10 +32,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def load(model: str, backend: str):
+ROWS = {  # row: (KEFU_INFERENCE_BACKEND, KEFU_INT8)
+    "torch": ("torch", "off"),
+    "onnx fp32": ("onnx", "off"),
+    "onnx, int8 knowledge base (default)": ("onnx", "knowledge-base"),
+    "onnx int8": ("onnx", "all"),
+}
+
+
+def load(model: str, backend: str, int8: str = "off"):
     from rasa.core.agent import Agent
 
-    os.environ["KEFU_INFERENCE_BACKEND"] = backend
+    os.environ["KEFU_INFERENCE_BACKEND"], os.environ["KEFU_INT8"] = backend, int8
     return Agent.load(model)
 
 
@@ -62,14 +71,14 @@ def main() -> int:
     for path in args.qa:
         with open(ROOT / path, newline="", encoding="utf-8") as handle:
             questions += [(row["question"], row["answer"]) for row in csv.DictReader(handle)]
-    agents = {backend: load(args.model, backend) for backend in ("torch", "onnx", "onnx-int8")}
+    agents = {row: load(args.model, *settings) for row, settings in ROWS.items()}
     if args.diet:
         agents["Rasa DIET"] = load(args.diet, "torch")
-    for backend, precision in (("onnx", "fp32"), ("onnx-int8", "int8")):
-        classifiers = [c for c in _components(agents[backend]) if hasattr(c, "model") and hasattr(c.model, "onnx")]
+    for row, precision in (("onnx fp32", "fp32"), ("onnx int8", "int8")):
+        classifiers = [c for c in _components(agents[row]) if hasattr(c, "model") and hasattr(c.model, "onnx")]
         runner = classifiers[0].model.onnx if classifiers else None
         if runner is None or runner.precision != precision:
-            print(f"the classifier does not serve in ONNX {precision} under KEFU_INFERENCE_BACKEND={backend}: see the warning above")
+            print(f"the classifier does not serve in ONNX {precision} for the row {row!r}: see the warning above")
             return 2
     texts = [e.text for e in examples] + [e.text for e in examples_zh] + [q for q, _ in questions]
     timings = {b: [] for b in agents}
@@ -103,7 +112,7 @@ def main() -> int:
         latency = timings[backend][:n_en]
         print(f"| {name} | {np.percentile(latency, 50):.2f} ms | {np.percentile(latency, 99):.2f} ms | {en:.4f} | {zh:.4f} | "
               f"{top1:.4f} | {right}/{len(given)} |")
-    for backend in ("onnx", "onnx-int8"):
+    for backend in [row for row in ROWS if row != "torch"]:
         same = np.mean([a["intent"]["name"] == b["intent"]["name"] for a, b in zip(parses["torch"], parses[backend])])
         gap = max(abs(a["intent"]["confidence"] - b["intent"]["confidence"]) for a, b in zip(parses["torch"], parses[backend]))
         print(f"{backend}: same intent as torch on {same:.4f} of all {len(texts)} messages; largest confidence difference {gap:.2g}")

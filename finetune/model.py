@@ -169,9 +169,8 @@ class IntentModel:
         torch_device = runtime.pick_device(device)
         model.to(torch_device)
         onnx = None
-        precision = runtime.onnx_backend()
-        if torch_device == "cpu" and precision is not None:
-            onnx = onnx_forward.build(model, tokenizer, runtime.inference_threads(), int8=precision == "int8")
+        if torch_device == "cpu" and runtime.inference_backend() == "onnx":
+            onnx = onnx_forward.build(model, tokenizer, runtime.inference_threads(), int8=runtime.int8(runtime.CLASSIFIER))
         return cls(model, tokenizer, labels, manifest, bank, bank_labels, torch_device, lexical=lexical,
                    multilingual=multilingual, encoder=encoder, onnx=onnx)
 

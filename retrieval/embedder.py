@@ -51,10 +51,10 @@ class Embedder:
         return cls(model, name_or_path, path, bundled=bundled)
 
     def prepare_queries(self) -> None:
-        """Serving: `encode_queries` runs in ONNX Runtime when KEFU_INFERENCE_BACKEND is `onnx-int8` (the default) or
-        `onnx` on a CPU, exported and checked against torch here, once (`kefu.core.onnx_runtime`)."""
-        precision = runtime.onnx_backend()
-        if self.onnx is not None or precision is None or self.model.device.type != "cpu":
+        """Serving: `encode_queries` runs in ONNX Runtime when KEFU_INFERENCE_BACKEND is `onnx` (the default) on a
+        CPU, exported and checked against torch here, once, with int8 weights unless KEFU_INT8 leaves the
+        knowledge base out (`kefu.core.onnx_runtime`)."""
+        if self.onnx is not None or runtime.inference_backend() != "onnx" or self.model.device.type != "cpu":
             return
         import torch
 
@@ -70,7 +70,7 @@ class Embedder:
         features = self.model.preprocess(list(QUERY_SAMPLES))
         inputs = {k: features[k] for k in ("input_ids", "attention_mask")}
         self.onnx = export_checked(Queries(self.model).eval(), inputs, ("embeddings",), runtime.inference_threads(),
-                                   "knowledge base's sentence encoder", int8=precision == "int8")
+                                   "knowledge base's sentence encoder", int8=runtime.int8(runtime.KNOWLEDGE_BASE))
 
     @property
     def dimension(self) -> int:

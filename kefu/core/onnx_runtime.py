@@ -10,7 +10,7 @@ torch. Exporting at load rather than at training keeps archives as they are (an 
 MiniLM-L6 is 91 MB) and serves older archives too. Which one serves:
 `runtime.inference_backend()` (KEFU_INFERENCE_BACKEND).
 
-`int8=True` (the `onnx-int8` backend) then quantizes the checked model's weights to int8
+`int8=True` (KEFU_INT8, `runtime.int8`) then quantizes the checked model's weights to int8
 (ONNX Runtime's dynamic quantization, per output channel; about 2 s) and serves the
 quantized copy if its outputs point the same way as the fp32 copy's on the samples (cosine
 of every output row at least `INT8_MIN_COSINE`; int8 cannot meet fp32's tolerance: logits

@@ -27,8 +27,7 @@ def test_the_view_is_trained_and_blended(model):
     assert 0.0 <= blend["transformer_share"] <= 1.0 and "val_accuracy_blend" in model.metrics
 
 
-def test_chinese_traditional_and_english_messages_are_classified_and_survive_a_reload(model, tmp_path, monkeypatch):
-    monkeypatch.setenv("KEFU_INFERENCE_BACKEND", "onnx")  # fp32, checked against torch (int8 moves confidences)
+def test_chinese_traditional_and_english_messages_are_classified_and_survive_a_reload(model, tmp_path):
     loaded = IntentModel.load(model.save(tmp_path / "model"))
     cases = {**UNSEEN, **TRADITIONAL, **ENGLISH}
     for candidate in (model, loaded):

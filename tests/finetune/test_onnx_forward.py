@@ -15,9 +15,9 @@ TEXTS = ["hello there, good morning", "where is my parcel, it has not come", "i 
 
 
 def test_onnx_and_torch_serve_the_same_answers(tiny_model_dir, monkeypatch):
-    monkeypatch.setenv("KEFU_INFERENCE_BACKEND", "onnx")
     served = IntentModel.load(tiny_model_dir)
-    assert served.onnx is not None and served.onnx.max_difference <= onnx_runtime.TOLERANCE and served.onnx.precision == "fp32"
+    assert served.onnx is not None and served.onnx.max_difference <= onnx_runtime.TOLERANCE  # the default on a CPU
+    assert served.onnx.precision == "fp32"  # KEFU_INT8's default leaves the classifier in fp32
     monkeypatch.setenv("KEFU_INFERENCE_BACKEND", "torch")
     reference = IntentModel.load(tiny_model_dir)
     assert reference.onnx is None
@@ -29,9 +29,10 @@ def test_onnx_and_torch_serve_the_same_answers(tiny_model_dir, monkeypatch):
     assert not any(p.name.endswith(".onnx") for p in tiny_model_dir.iterdir())  # nothing added to the saved model
 
 
-def test_int8_serves_by_default_with_nearly_the_same_answers(tiny_model_dir, monkeypatch):
+def test_int8_gives_nearly_the_same_answers(tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("KEFU_INT8", "all")
     served = IntentModel.load(tiny_model_dir)
-    assert served.onnx is not None and served.onnx.precision == "int8"  # the default on a CPU
+    assert served.onnx is not None and served.onnx.precision == "int8"
     monkeypatch.setenv("KEFU_INFERENCE_BACKEND", "torch")
     reference = IntentModel.load(tiny_model_dir)
     pairs = list(zip(served.predict(TEXTS), reference.predict(TEXTS)))
@@ -40,6 +41,7 @@ def test_int8_serves_by_default_with_nearly_the_same_answers(tiny_model_dir, mon
 
 
 def test_an_int8_copy_that_points_elsewhere_is_not_served(tiny_model_dir, monkeypatch, caplog):
+    monkeypatch.setenv("KEFU_INT8", "all")
     monkeypatch.setattr(onnx_runtime, "INT8_MIN_COSINE", 1.01)  # no quantized output can agree that well
     with caplog.at_level(logging.WARNING, logger="kefu.core.onnx_runtime"):
         model = IntentModel.load(tiny_model_dir)
@@ -63,5 +65,11 @@ def test_without_the_onnx_package_it_serves_with_torch(tiny_model_dir, monkeypat
 
 def test_an_unknown_backend_is_refused(tiny_model_dir, monkeypatch):
     monkeypatch.setenv("KEFU_INFERENCE_BACKEND", "tensorrt")
-    with pytest.raises(OptionsError, match="KEFU_INFERENCE_BACKEND must be one of onnx-int8, onnx, torch"):
+    with pytest.raises(OptionsError, match="KEFU_INFERENCE_BACKEND must be 'onnx' or 'torch'"):
+        IntentModel.load(tiny_model_dir)
+
+
+def test_an_unknown_int8_choice_is_refused(tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("KEFU_INT8", "classifier-only")
+    with pytest.raises(OptionsError, match="KEFU_INT8 must be one of off, knowledge-base, all"):
         IntentModel.load(tiny_model_dir)

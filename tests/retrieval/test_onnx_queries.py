@@ -12,7 +12,7 @@ QUESTIONS = ["where is my parcel right now", "can I pay with paypal", "退货要
 
 def test_a_loaded_index_answers_the_same_through_onnx_runtime(small_index, tmp_path, monkeypatch):
     small_index.save(tmp_path / "kb")
-    monkeypatch.setenv("KEFU_INFERENCE_BACKEND", "onnx")
+    monkeypatch.setenv("KEFU_INT8", "off")
     served = QAIndex.load(tmp_path / "kb", device="cpu")
     assert served.embedder.onnx is not None and served.embedder.onnx.precision == "fp32"
     monkeypatch.setenv("KEFU_INFERENCE_BACKEND", "torch")
