@@ -18,7 +18,7 @@ reviewed rows passed 14 of 14 such labels).
 
 Review-queue messages are the ones the bot was unsure of, so a right label
 often is not the frozen view's first choice; among its first three it mostly
-is, and a wrong label mostly is not (figures in the retrain README). The check
+is, and a wrong label mostly is not (bench/review_labels.py; figures in README.md). The check
 runs before training: a night whose labels fail is refused at once, without
 spending a training run on it, and the report names the labels to look at
 again. It needs seconds (one encoder pass, one small fit).
