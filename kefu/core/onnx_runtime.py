@@ -95,7 +95,8 @@ def export_checked(module, inputs: Dict[str, "object"], outputs: Sequence[str], 
     feeds = {name: t.cpu().numpy() for name, t in zip(names, tensors)}
     try:
         quantized = OnnxRunner(_quantize(buffer.getvalue()), threads)
-        agreement = min(_min_row_cosine(a, b) for a, b in zip(got, quantized(**feeds)))
+        got_int8 = quantized(**feeds)
+        agreement = min(_min_row_cosine(a, b) for a, b in zip(got, got_int8))
     except Exception as e:  # noqa: BLE001 - an operator the quantizer cannot handle: fp32 still serves
         logger.warning("the %s could not be quantized to int8 (%s): it serves in fp32", what, e)
         return runner
@@ -103,7 +104,7 @@ def export_checked(module, inputs: Dict[str, "object"], outputs: Sequence[str], 
         logger.warning("the int8 %s points elsewhere than fp32 on sample messages (cosine %.3f): it serves in fp32",
                        what, agreement)
         return runner
-    quantized.max_difference = max(float(np.abs(a - b).max()) for a, b in zip(expected, quantized(**feeds)))
+    quantized.max_difference = max(float(np.abs(a - b).max()) for a, b in zip(expected, got_int8))
     quantized.precision = "int8"
     return quantized
 
