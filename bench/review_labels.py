@@ -57,11 +57,13 @@ def main() -> int:
     print(f"{len(examples)} examples, {len({i for _, i in examples})} intents; top_k {gate.review_labels_top_k}, "
           f"floor {gate.review_labels_floor}")
     print(f"{'seed':>4} {'lead':<14} {'judged':>6} {'top-1':>6} {'top-k':>6} {'gate':<8} {'seconds':>7}")
+    by_intent = defaultdict(list)
+    for text, intent in examples:
+        by_intent[intent].append((text, intent))
+    labels = sorted(by_intent)
+    ids = {label: n for n, label in enumerate(labels)}
     for seed in range(args.seeds):
         rng = random.Random(seed)
-        by_intent = defaultdict(list)
-        for text, intent in examples:
-            by_intent[intent].append((text, intent))
         kept, held = [], []
         for _, rows in sorted(by_intent.items()):
             rows = rows[:]
@@ -69,8 +71,6 @@ def main() -> int:
             n = int(round(len(rows) * args.holdout))
             held += rows[:n]
             kept += rows[n:]
-        labels = sorted(by_intent)
-        ids = {label: n for n, label in enumerate(labels)}
         head = MultilingualHead.fit(encode([t for t, _ in kept]), np.array([ids[i] for _, i in kept]), len(labels), seed=seed)
         log_probs, _ = head.score(encode([t for t, _ in held]))
         unsure = np.argsort(log_probs.max(axis=1))[: args.label]  # least sure first, as the review queue ranks

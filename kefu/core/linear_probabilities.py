@@ -2,9 +2,8 @@
 
 `LogisticRegression.predict_proba` validates its input on every call (dtype,
 finiteness, feature count, sparse format); for one message of a few hundred
-features that checking costs more than the product itself (about 0.5 ms per
-head per message measured; the classifier has two heads and the knowledge base
-one). The estimator stays the saved, trained object (skops); this is only how a
+features that checking costs more than the product itself (the classifier has
+two heads and the knowledge base one, each called on every message). The estimator stays the saved, trained object (skops); this is only how a
 served model evaluates it: the same formula as scikit-learn 1.1's
 `predict_proba` (one-vs-rest sigmoid or multinomial softmax, chosen the same
 way), checked against it in the tests.
