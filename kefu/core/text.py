@@ -20,8 +20,12 @@ def clean_text(text: str) -> str:
     return _SURROGATES.sub("\ufffd", text).strip()
 
 
+@lru_cache(maxsize=1 << 16)
 def normalize_text(text: str) -> str:
-    """Case, width, punctuation and spacing folded away: 'Where is my order?' == 'where is  my ORDER'."""
+    """Case, width, punctuation and spacing folded away: 'Where is my order?' == 'where is  my ORDER'.
+
+    Kept for the last 65,536 texts: the knowledge base groups every message's 20 candidates by their
+    normalised answers, the same few hundred answers all day."""
     text = unicodedata.normalize("NFKC", text).casefold()
     return _PUNCTUATION_OR_SPACE.sub(" ", text).strip()
 

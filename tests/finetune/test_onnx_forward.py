@@ -18,6 +18,7 @@ def test_onnx_and_torch_serve_the_same_answers(tiny_model_dir, monkeypatch):
     served = IntentModel.load(tiny_model_dir)
     assert served.onnx is not None and served.onnx.max_difference <= onnx_runtime.TOLERANCE  # the default on a CPU
     assert served.onnx.precision == "fp32"  # KEFU_INT8's default leaves the classifier in fp32
+    assert served.onnx.fused  # attention, layer norms and GELUs in ONNX Runtime's transformer kernels
     monkeypatch.setenv("KEFU_INFERENCE_BACKEND", "torch")
     reference = IntentModel.load(tiny_model_dir)
     assert reference.onnx is None
@@ -32,7 +33,7 @@ def test_onnx_and_torch_serve_the_same_answers(tiny_model_dir, monkeypatch):
 def test_int8_gives_nearly_the_same_answers(tiny_model_dir, monkeypatch):
     monkeypatch.setenv("KEFU_INT8", "all")
     served = IntentModel.load(tiny_model_dir)
-    assert served.onnx is not None and served.onnx.precision == "int8"
+    assert served.onnx is not None and served.onnx.precision == "int8" and served.onnx.fused
     monkeypatch.setenv("KEFU_INFERENCE_BACKEND", "torch")
     reference = IntentModel.load(tiny_model_dir)
     pairs = list(zip(served.predict(TEXTS), reference.predict(TEXTS)))

@@ -14,7 +14,7 @@ def test_a_loaded_index_answers_the_same_through_onnx_runtime(small_index, tmp_p
     small_index.save(tmp_path / "kb")
     monkeypatch.setenv("KEFU_INT8", "off")
     served = QAIndex.load(tmp_path / "kb", device="cpu")
-    assert served.embedder.onnx is not None and served.embedder.onnx.precision == "fp32"
+    assert served.embedder.onnx is not None and served.embedder.onnx.precision == "fp32" and served.embedder.onnx.fused
     monkeypatch.setenv("KEFU_INFERENCE_BACKEND", "torch")
     reference = QAIndex.load(tmp_path / "kb", device="cpu")
     assert reference.embedder.onnx is None
@@ -33,6 +33,7 @@ def test_int8_by_default_finds_the_same_answers(small_index, tmp_path, monkeypat
     small_index.save(tmp_path / "kb")
     served = QAIndex.load(tmp_path / "kb", device="cpu")
     assert served.embedder.onnx is not None and served.embedder.onnx.precision == "int8"  # the default on a CPU
+    assert served.embedder.onnx.fused
     monkeypatch.setenv("KEFU_INFERENCE_BACKEND", "torch")
     reference = QAIndex.load(tmp_path / "kb", device="cpu")
     a, b = served.embedder.encode_queries(QUESTIONS)[0], reference.embedder.encode_queries(QUESTIONS)[0]

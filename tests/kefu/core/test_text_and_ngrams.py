@@ -7,7 +7,7 @@ import pytest
 
 from kefu.core import sklearn_io
 from kefu.core.errors import ModelLoadError
-from kefu.core.ngrams import NgramBank
+from kefu.core.ngrams import NgramBank, WordNgrams
 from kefu.core.text import coverage_of_ids, normalize_text
 
 
@@ -24,6 +24,39 @@ def test_ngram_bank_round_trip(tmp_path):
     sims = loaded.similarities(loaded.transform(["订单到哪了"]))
     assert sims.shape == (1, 3) and int(np.argmax(sims)) == 0
     assert not list(tmp_path.glob("*.joblib")) and not list(tmp_path.glob("*.pkl"))
+
+
+TRAINING = ["Where is my order?", "I want a refund for the blue shoes", "我的订单到哪了", "怎麼退貨", "order 104233 hasn't arrived",
+            "cancel my subscription please", "忘记密码了", "hi", "thanks a lot!"]
+MESSAGES = ["WHERE is my ORDER", "where  is\tmy\n\norder", "refund refund refund", "我的訂單 104233 到哪了", "",
+            "   ", "zzz qqq", "喂\u3000你好\u00a0hi", "a", "🙂 order!!", "Order: #104233, ASAP (please)"]
+
+
+def test_word_ngrams_give_sklearns_features():
+    """The cached per-word path (what serving uses) gives the numbers sklearn's own transform gives."""
+    bank = NgramBank.fit(TRAINING)
+    assert bank._fast is not None
+    expected = bank.vectorizer.transform(MESSAGES)
+    for max_words in (50_000, 3):  # 3: the word memory fills and starts again between messages
+        got = WordNgrams(bank.vectorizer, max_words=max_words).transform(MESSAGES * 2)
+        assert got.shape == (2 * len(MESSAGES), expected.shape[1])
+        for row in range(2 * len(MESSAGES)):
+            want, have = expected[row % len(MESSAGES)], got[row]
+            assert list(have.indices) == sorted(want.indices)
+            np.testing.assert_allclose(have.toarray(), want.toarray(), rtol=0, atol=1e-12)
+    assert np.allclose(bank.similarities(bank.transform(MESSAGES)), bank.similarities(expected))
+
+
+def test_other_vectorizer_set_ups_stay_with_sklearn():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    words = TfidfVectorizer(analyzer="word").fit(TRAINING)
+    plain_tf = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=False).fit(TRAINING)
+    assert not WordNgrams.supports(words) and not WordNgrams.supports(plain_tf)
+    assert not WordNgrams.supports(TfidfVectorizer(analyzer="char_wb", sublinear_tf=True))  # not fitted
+    bank = NgramBank(plain_tf, plain_tf.transform(TRAINING))
+    assert bank._fast is None
+    assert np.allclose(bank.transform(["where is my order"]).toarray(), plain_tf.transform(["where is my order"]).toarray())
 
 
 def test_a_file_holding_foreign_code_is_refused(tmp_path):
