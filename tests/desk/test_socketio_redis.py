@@ -8,7 +8,6 @@ KefuSocketIOInput makes them) and a real socket.io client; Debian's redis-server
 from __future__ import annotations
 
 import asyncio
-import shutil
 import socket
 import subprocess
 import time
@@ -18,11 +17,12 @@ import redis.asyncio
 import socketio
 from aiohttp import web
 
+from cluster import packages
+from cluster.config import ClusterError
 from desk.config import DeskConfig
 from desk.delivery import Delivery
 
 pytestmark = pytest.mark.asyncio
-REDIS = shutil.which("redis-server")
 
 
 def free_port() -> int:
@@ -33,10 +33,12 @@ def free_port() -> int:
 
 @pytest.fixture
 def redis_url(tmp_path):
-    if not REDIS:
-        pytest.skip("redis-server not installed (apt-get install redis-server)")
+    try:  # looked up (and installed with apt-get when missing) here, not at import: the cluster tests may install it
+        redis_server = packages.ensure("redis-server")
+    except ClusterError as exc:
+        pytest.skip(str(exc))
     port = free_port()
-    process = subprocess.Popen([REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+    process = subprocess.Popen([redis_server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                                 "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 15
     while True:  # ready when it accepts connections
