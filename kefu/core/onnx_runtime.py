@@ -93,8 +93,12 @@ def export_checked(module, inputs: Dict[str, "object"], outputs: Sequence[str], 
                               dynamic_axes=dynamic_axes or {name: {0: "batch", 1: "length"} for name in names}, opset_version=17)
         feeds = {name: t.cpu().numpy() for name, t in zip(names, tensors)}
         plain = buffer.getvalue()
-        candidates = [_fused(plain, transformer, what)] if transformer is not None else []
-        for model, fused in [c for c in candidates if c[1]] + [(plain, False)]:  # fused first; unfused if it differs
+        graphs = [(plain, False)]
+        if transformer is not None:
+            fused_graph, fused = _fused(plain, transformer, what)
+            if fused:
+                graphs.insert(0, (fused_graph, True))  # fused first; the unfused graph if it differs from torch
+        for model, fused in graphs:
             runner = OnnxRunner(model, threads)
             runner.fused = fused
             got = runner(**feeds)

