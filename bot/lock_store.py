@@ -107,16 +107,32 @@ class SQLiteLockStore(LockStore):
     def _db(self) -> sqlite3.Connection:
         # One connection per process: Sanic forks its workers, and a SQLite connection must not cross a fork.
         if self._connection is None or self._pid != os.getpid():
+            self._connection, self._pid, self._me = self._open(), os.getpid(), process_id(os.getpid())
+        return self._connection
+
+    def _open(self) -> sqlite3.Connection:
+        """A connection with the file in WAL mode and the table made, retried while other processes set it up.
+
+        Switching a new file to WAL takes an exclusive lock and SQLite does not wait for it with the busy
+        timeout: workers that start together saw 'database is locked' (one start in about thirty).
+        """
+        deadline = time.monotonic() + self.busy_timeout_s
+        while True:
             connection = sqlite3.connect(str(self.path), timeout=self.busy_timeout_s, isolation_level=None,
                                          check_same_thread=False)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=OFF")  # locks live for seconds; nothing to keep over a power cut
-            columns = {row[1] for row in connection.execute("PRAGMA table_info(locks)")}
-            if columns and "owners" not in columns:  # a file of an earlier kefu: locks live for seconds, start afresh
-                connection.execute("DROP TABLE locks")
-            connection.execute(_SCHEMA)
-            self._connection, self._pid, self._me = connection, os.getpid(), process_id(os.getpid())
-        return self._connection
+            try:
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=OFF")  # locks live for seconds; nothing to keep over a power cut
+                columns = {row[1] for row in connection.execute("PRAGMA table_info(locks)")}
+                if columns and "owners" not in columns:  # a file of an earlier kefu: locks live for seconds, start afresh
+                    connection.execute("DROP TABLE locks")
+                connection.execute(_SCHEMA)
+                return connection
+            except sqlite3.OperationalError as e:
+                connection.close()
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:

@@ -54,6 +54,33 @@ def served_one_at_a_time(workers, go, log: Path, turns: int, timeout_s: float = 
     return lines
 
 
+def _open_store(db: str, go, results) -> None:
+    go.wait()
+    try:
+        SQLiteLockStore(db=db)
+        results.put("ok")
+    except Exception as e:  # noqa: BLE001 - the test reports what a starting worker would have died of
+        results.put(repr(e))
+
+
+def test_workers_starting_together_on_a_new_lock_file_all_start(tmp_path):
+    """`rasa run --workers N` opens the lock file in N processes at once; none may die of 'database is locked'."""
+    fork = multiprocessing.get_context("fork")
+    failures = []
+    for trial in range(40):  # before the retry, about one start in five of 8 workers had a casualty
+        go, results = fork.Event(), fork.Queue()
+        workers = [fork.Process(target=_open_store, args=(str(tmp_path / f"locks-{trial}.db"), go, results))
+                   for _ in range(8)]
+        for w in workers:
+            w.start()
+        go.set()
+        outcomes = [results.get(timeout=60) for _ in workers]
+        for w in workers:
+            w.join(60)
+        failures += [o for o in outcomes if o != "ok"]
+    assert failures == []
+
+
 def test_two_processes_are_served_one_at_a_time_on_one_conversation(tmp_path):
     db, log = str(tmp_path / "locks.db"), tmp_path / "log"
     go = multiprocessing.get_context("spawn").Event()
