@@ -244,10 +244,12 @@ def run_day(bot: LiveBot, desk_url: str, material: Dict, day: int, n: int, kb_sh
     stats: Dict[str, int] = defaultdict(int)
     started = time.perf_counter()
 
+    day_customers = customers(material, day, n, kb_share, rng)
+
     async def go():
         agent = DeskAgent(desk_url, "agent1")
         await agent.sign_in()
-        for i, (kind, text, truth) in enumerate(customers(material, day, n, kb_share, rng)):
+        for i, (kind, text, truth) in enumerate(day_customers):
             sender = f"{label}-{i}"
             replies = await asyncio.to_thread(bot.say, sender, text)
             replies = " ".join(m.get("text") or "" for m in replies)
@@ -291,7 +293,33 @@ def run_day(bot: LiveBot, desk_url: str, material: Dict, day: int, n: int, kb_sh
             "kb_precision": round(stats["kb_correct"] / stats["kb_answers"], 3) if stats["kb_answers"] else None,
             "kb_recall": round(stats["kb_correct"] / max(1, stats["kb_conversations"]), 3),
             "live_intent_accuracy": round(stats["intent_right"] / max(1, stats["intent_conversations"]), 3),
-            "seconds": round(time.perf_counter() - started, 1), **stats}
+            "seconds": round(time.perf_counter() - started, 1), **stats,
+            "intent_customers": [[text, truth] for kind, text, truth in day_customers if kind == "intent"]}
+
+
+def pseudo_label_precision(report: Dict, truth: Dict[str, str]) -> Dict[str, int]:
+    """The night's new pseudo-labels (the bot's own confident guesses) against what the customers really meant."""
+    by_redacted = {redact(t)[0]: i for t, i in truth.items()}
+    rows = report.get("pseudo_labels_new") or []
+    judged = [(t, i) for t, i in rows if t in by_redacted]
+    return {"new": len(rows), "judged": len(judged), "right": sum(by_redacted[t] == i for t, i in judged)}
+
+
+def classifiers_side_by_side(project: Path, work: Path, days: Dict[str, List]) -> Dict[str, Dict[str, float]]:
+    """Every kept version's intent classifier alone on the same customers of each day: whether a night's classifier
+    is better or worse, without the day's own difficulty in the figure (live accuracy compares different texts)."""
+    from finetune import IntentModel
+    from retrain.train_candidate import extract_intent_model
+
+    registry = project / "var/retrain/registry"
+    found: Dict[str, Dict[str, float]] = {}
+    for version in sorted(p for p in registry.iterdir() if (p / "model.tar.gz").exists()):
+        model = IntentModel.load(extract_intent_model(version / "model.tar.gz", work / "side-by-side" / version.name))
+        found[version.name] = {}
+        for day, rows in days.items():
+            predicted = model.predict([text for text, _ in rows])
+            found[version.name][day] = round(sum(p.intent == t for p, (_, t) in zip(predicted, rows)) / max(1, len(rows)), 3)
+    return found
 
 
 def lead_round(desk_url: str, material: Dict, truth: Dict[str, str], label: int, wrong: bool,
@@ -363,7 +391,10 @@ class DeskThread:
 
 
 def gate_accuracy(report: Dict, which: str) -> Optional[float]:
-    return ((report.get("metrics") or {}).get(which) or {}).get("intent_accuracy")
+    metrics = report.get("metrics") or {}
+    if which == "challenger" and report.get("promoted_part") == "knowledge base only":
+        return (metrics.get("knowledge_base_only") or {}).get("metrics", {}).get("intent_accuracy")
+    return (metrics.get(which) or {}).get("intent_accuracy")
 
 
 def table(results: Dict, budgets: Dict, args: argparse.Namespace) -> str:
@@ -411,12 +442,23 @@ def table(results: Dict, budgets: Dict, args: argparse.Namespace) -> str:
         if not r:
             continue
         added = {k: v for k, v in (r.get("added") or {}).items() if not isinstance(v, dict)}
-        lines.append(f"{key}: {r.get('decision')} ({r.get('training', {}).get('mode')}, {r['wall_seconds']} s); "
+        part = f" {r['promoted_part']}" if r.get("promoted_part") else ""
+        lines.append(f"{key}: {r.get('decision')}{part} ({r.get('training', {}).get('mode')}, {r['wall_seconds']} s); "
                      f"added {added}")
         for line in (r.get("metrics") or {}).get("comparison", []):
             lines.append(f"    {line}")
+        alone = (r.get("metrics") or {}).get("knowledge_base_only") or {}
+        if alone.get("tried"):
+            lines.append(f"    the night's knowledge base with the champion's classifier: {'passed' if alone['passed'] else 'refused'}")
+            lines.extend(f"      {line}" for line in alone["comparison"])
         if r.get("error"):
             lines.append(f"    error: {r['error'][:300]}")
+    pseudo = results.get("pseudo_labels_night1")
+    if pseudo:
+        lines.append(f"night1 pseudo-labels: {pseudo['right']}/{pseudo['judged']} right (of {pseudo['new']} new; "
+                     f"judged: texts of the day's customers)")
+    for version, days in (results.get("classifiers_side_by_side") or {}).items():
+        lines.append(f"classifier alone, {version}: " + ", ".join(f"{d} customers {a:.3f}" for d, a in days.items()))
     for key in ("lead", "lead_wrong"):
         if key in results:
             lines.append(f"{key}: {results[key]}")
@@ -489,13 +531,17 @@ def main() -> int:
         truth = {t: i for i, ex in material["held_examples"].items() for t in ex}
         truth.update({t.format(o="104233"): i for i, texts in POOL.items() for t in texts})
         results["day1"] = run_day(bot, desk.url, material, 1, args.customers, args.kb_share, False, rng, "day1")
-        print("day1", json.dumps(results["day1"]), flush=True)
+        print("day1", json.dumps({k: v for k, v in results["day1"].items() if k != "intent_customers"}), flush=True)
         results["night1"] = retrain(project, "night 1")
+        results["pseudo_labels_night1"] = pseudo_label_precision(results["night1"], truth)
+        print("pseudo labels night 1", results["pseudo_labels_night1"], flush=True)
         results["lead"] = lead_round(desk.url, material, truth, args.label, False, rng)
         print("lead", results["lead"], flush=True)
         results["night1b"] = retrain(project, "night 1b")
         results["day2"] = run_day(bot, desk.url, material, 2, args.customers, args.kb_share, False, rng, "day2")
-        print("day2", json.dumps(results["day2"]), flush=True)
+        print("day2", json.dumps({k: v for k, v in results["day2"].items() if k != "intent_customers"}), flush=True)
+        results["classifiers_side_by_side"] = classifiers_side_by_side(
+            project, work, {day: results[day]["intent_customers"] for day in ("day1", "day2")})
         if args.wrong_round:
             results["day_wrong"] = run_day(bot, desk.url, material, 2, args.customers // 2, args.kb_share, True, rng, "wrong")
             results["lead_wrong"] = lead_round(desk.url, material, truth, args.label, True, rng)

@@ -35,7 +35,8 @@ from retrain.train_candidate import has_retriever
 KB_PRECISION = "kb_answer_precision"
 KB_NEW_ENTRIES = "kb_new_entry_agreement"
 REVIEW_LABELS = "review_label_agreement"
-METRICS = ("intent_accuracy", "intent_macro_f1", "story_accuracy", "action_accuracy", KB_PRECISION)
+INTENT_METRICS = ("intent_accuracy", "intent_macro_f1")
+METRICS = (*INTENT_METRICS, "story_accuracy", "action_accuracy", KB_PRECISION)
 
 
 def kb_question_files(config: RetrainConfig) -> tuple:
@@ -184,6 +185,13 @@ def decide(champion: Dict[str, float], challenger: Dict[str, float], gate: GateC
         reasons.append(f"{KB_PRECISION} {precision:.4f} is under the floor {gate.kb_precision_floor} "
                        f"(gate.kb_precision_floor): knowledge-base answers are wrong too often{example} WORSE")
     return ok, reasons
+
+
+def only_intents_worse(reasons: List[str]) -> bool:
+    """Whether the intent classifier's metrics are the only ones `decide` found worse (the night's knowledge base
+    may still ship with the champion's classifier: retrain/pipeline.py)."""
+    worse = [line for line in reasons if line.endswith(" WORSE")]
+    return bool(worse) and all(line.split(" ", 1)[0] in INTENT_METRICS for line in worse)
 
 
 def _new_entries(challenger: Dict, gate: GateConfig) -> Tuple[bool, str]:

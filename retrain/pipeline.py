@@ -144,6 +144,7 @@ def _run(config: RetrainConfig, registry: Registry, run_dir: Path, report: Dict[
     # New pseudo-labels come only from new transcripts (past the watermark); those of earlier runs are kept
     # (learned/pseudo_labels.yml) only when their challenger was promoted: a refused night's are dropped.
     added["pseudo_labels"] = len(new_pseudo)
+    report["pseudo_labels_new"] = [[text, intent] for text, intent in new_pseudo]  # what the bot teaches itself tonight
     added["pseudo_labels_kept"] = len(old_pseudo)
     added["pseudo_labels_per_intent"] = dict(Counter(i for _, i in new_pseudo))
     added["reviewed_labels"] = len(reviewed)
@@ -244,21 +245,30 @@ def _run(config: RetrainConfig, registry: Registry, run_dir: Path, report: Dict[
     promote, reasons = gate.decide(before, after, config.gate)
     reasons += [labels_line] if labels_line else []
     report["metrics"] = {"champion": before, "challenger": after, "comparison": reasons}
+    kb_news = retriever and bool(qa_new or qa_changed)
+    knowledge_base_only = False
+    if not promote and kb_news and gate.only_intents_worse(reasons):
+        candidate, after, knowledge_base_only = _knowledge_base_only(config, champion, candidate, before, run_dir, report)
 
     # 9. Promote or refuse; then the watermark and the learned data move on.
-    if promote:
+    if promote or knowledge_base_only:
         version = registry.promote(candidate, {
             "evaluation": {"tests_fingerprint": fingerprint, "metrics": after}, "training_mode": mode,
-            "reviewed_fingerprint": reviewed_fp, "qa_fingerprint": qa_fp, "previous": champion["version"],
-            "run_id": report["run_id"]})
-        if all_pseudo:
+            # Shipped without its intent model, the night's labels are still to be learned: the next night tries them again.
+            "reviewed_fingerprint": champion_reviewed_fp if knowledge_base_only else reviewed_fp,
+            "qa_fingerprint": qa_fp, "previous": champion["version"], "run_id": report["run_id"],
+            "knowledge_base_only": knowledge_base_only})
+        if all_pseudo and not knowledge_base_only:
             atomic.write_bytes(pseudo_file, extra[0].read_bytes())
         if qa_files:
             atomic.write_bytes(qa_file, qa_files[0].read_bytes())
         report["decision"] = "promoted"
+        report["promoted_part"] = "knowledge base only" if knowledge_base_only else "whole model"
         report["new_champion"] = version
         report["server"] = registry.notify_server()
-        say(f"promoted {version}; server: {report['server'].get('status') or report['server'].get('reason')}")
+        part = " (its knowledge base; the intent classifier stays the champion's)" if knowledge_base_only else ""
+        server = report["server"].get("status") or report["server"].get("reason")
+        say(f"promoted {version}{part}; server: {server}")
     else:
         report["decision"] = "refused"
         report["refused_because"] = [line for line in reasons if line.endswith("WORSE")]
@@ -270,6 +280,26 @@ def _run(config: RetrainConfig, registry: Registry, run_dir: Path, report: Dict[
     for line in reasons:
         say("  " + line)
     watermark.advance(found.watermarks)
+
+
+def _knowledge_base_only(config: RetrainConfig, champion: Dict[str, Any], candidate: Path, before: Dict, run_dir: Path,
+                         report: Dict[str, Any]) -> tuple:
+    """Only the intent classifier failed the gate: the challenger's archive with the champion's classifier, through
+    the same gate. Answers a lead accepted reach customers the next morning even when the night's classifier is
+    worse (e.g. by training noise); its labels wait for the next night. (archive, metrics, whether it passed)."""
+    composite, why = train_candidate.with_champion_classifier(candidate, champion["archive"], run_dir / "models" / "kb-only.tar.gz")
+    if composite is None:
+        say(f"the knowledge base alone cannot ship: {why}")
+        report["metrics"]["knowledge_base_only"] = {"tried": False, "why": why}
+        return candidate, report["metrics"]["challenger"], False
+    say("only the intent classifier is worse: evaluating the night's knowledge base with the champion's classifier")
+    after = gate.evaluate_archive(config, composite, run_dir / "eval-kb-only")
+    after |= gate.new_entry_metrics(config, champion["archive"], composite, run_dir / "eval-kb-only" / "kb-entries")
+    passed, reasons = gate.decide(before, after, config.gate)
+    report["metrics"]["knowledge_base_only"] = {"tried": True, "metrics": after, "comparison": reasons, "passed": passed}
+    for line in reasons:
+        say("  knowledge base only: " + line)
+    return (composite, after, True) if passed else (candidate, report["metrics"]["challenger"], False)
 
 
 def _judge_reviewed_labels(config: RetrainConfig, model: Optional[IntentModel], base_examples, reviewed, report) -> tuple:

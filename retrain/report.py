@@ -36,11 +36,19 @@ def summary(report: Dict[str, Any]) -> str:
     metrics = report.get("metrics")
     if metrics:
         lines.extend(f"  {line}" for line in metrics["comparison"])
+        alone = metrics.get("knowledge_base_only") or {}
+        if alone.get("tried"):
+            lines.append(f"  the night's knowledge base with the champion's intent classifier: "
+                         f"{'passed' if alone['passed'] else 'refused too'}")
+            lines.extend(f"    {line}" for line in alone["comparison"])
+        elif alone:
+            lines.append(f"  the night's knowledge base alone was not tried: {alone['why']}")
     elif report.get("refused_because"):  # refused before training (the reviewed labels)
         lines.extend(f"  {line}" for line in report["refused_because"])
     if report.get("new_champion"):
         server = report.get("server", {})
-        lines.append(f"  new champion {report['new_champion']}; server: "
+        part = " (knowledge base only)" if report.get("promoted_part") == "knowledge base only" else ""
+        lines.append(f"  new champion {report['new_champion']}{part}; server: "
                      f"{'reloaded' if server.get('notified') else server.get('reason', 'not told')}")
     return "\n".join(lines)
 

@@ -42,6 +42,38 @@ def extract_intent_model(archive: Path, into: Path) -> Optional[Path]:
     return manifests[0].parent if manifests else None
 
 
+def _component(name: str) -> Optional[str]:
+    """The component folder an archive member belongs to ('components/<node>/...' -> '<node>')."""
+    parts = [part for part in name.split("/") if part not in ("", ".")]
+    return parts[1] if len(parts) >= 2 and parts[0] == "components" else None
+
+
+def with_champion_classifier(challenger: Path, champion: Path, out: Path) -> Tuple[Optional[Path], str]:
+    """The challenger's archive with the champion's intent classifier in place of its own: what a night ships when
+    only its intent model failed the gate (the knowledge base, dialogue policies and domain stay the challenger's).
+    (None, why) when the two archives' classifiers do not line up (another pipeline)."""
+    try:
+        with tarfile.open(champion, "r:gz") as old, tarfile.open(challenger, "r:gz") as new:
+            old_members, new_members = old.getmembers(), new.getmembers()
+            theirs = {c for m in old_members if (c := _component(m.name)) and CLASSIFIER in c}
+            ours = {c for m in new_members if (c := _component(m.name)) and CLASSIFIER in c}
+            if len(ours) != 1 or theirs != ours:
+                return None, (f"the classifiers do not line up (champion {sorted(theirs) or 'none'}, "
+                              f"challenger {sorted(ours) or 'none'})")
+            partial = out.with_name(out.name + ".partial")
+            with tarfile.open(partial, "w:gz", compresslevel=1) as tar:
+                for member in new_members:
+                    if _component(member.name) not in ours and ".." not in member.name:
+                        tar.addfile(member, new.extractfile(member) if member.isfile() else None)
+                for member in old_members:
+                    if _component(member.name) in ours and ".." not in member.name:
+                        tar.addfile(member, old.extractfile(member) if member.isfile() else None)
+    except (tarfile.TarError, OSError) as exc:
+        raise RetrainError(f"cannot put the champion's classifier into the challenger's archive: {exc}") from exc
+    os.replace(partial, out)
+    return out, f"the challenger's archive with the champion's {next(iter(ours))}"
+
+
 def write_nlu(path: Path, examples: Sequence[Tuple[str, str]]) -> Path:
     """Rasa NLU YAML, written with Rasa's own writer."""
     from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLWriter
