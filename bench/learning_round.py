@@ -300,9 +300,12 @@ def run_day(bot: LiveBot, desk_url: str, material: Dict, day: int, n: int, kb_sh
 def pseudo_label_precision(report: Dict, truth: Dict[str, str]) -> Dict[str, int]:
     """The night's new pseudo-labels (the bot's own confident guesses) against what the customers really meant."""
     by_redacted = {redact(t)[0]: i for t, i in truth.items()}
-    rows = report.get("pseudo_labels_new") or []
-    judged = [(t, i) for t, i in rows if t in by_redacted]
-    return {"new": len(rows), "judged": len(judged), "right": sum(by_redacted[t] == i for t, i in judged)}
+    found = {}
+    for name, key in (("kept", "pseudo_labels_new"), ("dropped_by_second_view", "pseudo_labels_second_view_dropped")):
+        rows = report.get(key) or []
+        judged = [(t, i) for t, i in rows if t in by_redacted]
+        found[name] = {"rows": len(rows), "judged": len(judged), "right": sum(by_redacted[t] == i for t, i in judged)}
+    return found
 
 
 def classifiers_side_by_side(project: Path, work: Path, days: Dict[str, List]) -> Dict[str, Dict[str, float]]:
@@ -455,8 +458,8 @@ def table(results: Dict, budgets: Dict, args: argparse.Namespace) -> str:
             lines.append(f"    error: {r['error'][:300]}")
     pseudo = results.get("pseudo_labels_night1")
     if pseudo:
-        lines.append(f"night1 pseudo-labels: {pseudo['right']}/{pseudo['judged']} right (of {pseudo['new']} new; "
-                     f"judged: texts of the day's customers)")
+        lines.append("night1 pseudo-labels right/judged (judged: texts of the day's customers): " + "; ".join(
+            f"{name.replace('_', ' ')} {v['right']}/{v['judged']} of {v['rows']}" for name, v in pseudo.items()))
     for version, days in (results.get("classifiers_side_by_side") or {}).items():
         lines.append(f"classifier alone, {version}: " + ", ".join(f"{d} customers {a:.3f}" for d, a in days.items()))
     for key in ("lead", "lead_wrong"):

@@ -68,6 +68,9 @@ class PseudoLabelConfig(RetrainOptions):
     threshold: float = 0.95             # champion confidence needed (and agreement with the live parse)
     cap_per_intent: int = 20            # new pseudo-labels per intent per run
     max_total_per_intent: int = 100     # pseudo-labels per intent kept across runs
+    # Kept only when the frozen multilingual view, fitted on the project's examples, also reads the text as that
+    # intent first (retrain/label_check.py, top 1): the classifier's own confidence vouches for its own mistakes.
+    second_view: bool = True
 
     def validate(self) -> None:
         self.require(0 < self.threshold <= 1 and self.cap_per_intent >= 0 and self.max_total_per_intent >= 0,

