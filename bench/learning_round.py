@@ -242,6 +242,7 @@ def run_day(bot: LiveBot, desk_url: str, material: Dict, day: int, n: int, kb_sh
     for row in csv.DictReader(open(ROOT / "data/qa/store_faq.csv", newline="", encoding="utf-8")):
         kb_answers[row["answer"][:60]] = group_of(row["id"])
     stats: Dict[str, int] = defaultdict(int)
+    traces: List[Dict] = []
     started = time.perf_counter()
 
     day_customers = customers(material, day, n, kb_share, rng)
@@ -261,6 +262,8 @@ def run_day(bot: LiveBot, desk_url: str, material: Dict, day: int, n: int, kb_sh
             given = next((g for a, g in kb_answers.items() if a in replies), None)
             if kind == "intent":
                 stats["intent_right"] += int(intent == truth)
+            else:
+                traces.append(kb_trace(parse, text, truth, kb_answers))
             if given is not None:
                 if kind == "kb":
                     stats["kb_answers"] += 1
@@ -294,7 +297,20 @@ def run_day(bot: LiveBot, desk_url: str, material: Dict, day: int, n: int, kb_sh
             "kb_recall": round(stats["kb_correct"] / max(1, stats["kb_conversations"]), 3),
             "live_intent_accuracy": round(stats["intent_right"] / max(1, stats["intent_conversations"]), 3),
             "seconds": round(time.perf_counter() - started, 1), **stats,
-            "intent_customers": [[text, truth] for kind, text, truth in day_customers if kind == "intent"]}
+            "intent_customers": [[text, truth] for kind, text, truth in day_customers if kind == "intent"],
+            "kb_traces": traces}
+
+
+def kb_trace(parse: Dict, text: str, truth: str, kb_answers: Dict[str, str]) -> Dict:
+    """What the bot decided for one question about a withheld answer: intent, knowledge-base route and
+    probability, and where the right answer ranked among the candidates (None: not among them)."""
+    kb = parse.get("kb") or {}
+    groups = [next((g for a, g in kb_answers.items() if (c.get("answer") or "").startswith(a)), None) for c in kb.get("top_k") or []]
+    return {"text": text, "truth": truth, "intent": (parse.get("intent") or {}).get("name"),
+            "confidence": round(float((parse.get("intent") or {}).get("confidence") or 0.0), 4),
+            "match": kb.get("match"), "route": kb.get("route"), "p_answer": kb.get("p_answer"),
+            "rank": groups.index(truth) + 1 if truth in groups else None,
+            "scores": [c.get("score") for c in (kb.get("top_k") or [])][:3], "top": groups[:3]}
 
 
 def pseudo_label_precision(report: Dict, truth: Dict[str, str]) -> Dict[str, int]:
@@ -440,6 +456,17 @@ def table(results: Dict, budgets: Dict, args: argparse.Namespace) -> str:
     for name, a, b, c in rows:
         lines.append(f"| {name:46} | {a:>12} | {b:>12} | {c:>9} |")
     lines.append("")
+    for day in ("day1", "day2"):
+        traces = results[day].get("kb_traces") or []
+        routes, first = defaultdict(int), defaultdict(int)
+        for t in traces:
+            routes[t["route"] or "none"] += 1
+            first[t["route"] or "none"] += t["rank"] == 1
+        lines.append(f"{day} withheld questions ({len(traces)}): right answer first among the candidates "
+                     f"{sum(t['rank'] == 1 for t in traces)}, among the top 5 {sum(t['rank'] is not None for t in traces)}; "
+                     f"routes {dict(sorted(routes.items()))}; routes while the right answer was first "
+                     f"{dict(sorted(first.items()))}")
+    lines.append("")
     for key in ("night1", "night1b", "night_wrong"):
         r = results.get(key)
         if not r:
@@ -534,7 +561,7 @@ def main() -> int:
         truth = {t: i for i, ex in material["held_examples"].items() for t in ex}
         truth.update({t.format(o="104233"): i for i, texts in POOL.items() for t in texts})
         results["day1"] = run_day(bot, desk.url, material, 1, args.customers, args.kb_share, False, rng, "day1")
-        print("day1", json.dumps({k: v for k, v in results["day1"].items() if k != "intent_customers"}), flush=True)
+        print("day1", json.dumps({k: v for k, v in results["day1"].items() if k not in ("intent_customers", "kb_traces")}), flush=True)
         results["night1"] = retrain(project, "night 1")
         results["pseudo_labels_night1"] = pseudo_label_precision(results["night1"], truth)
         print("pseudo labels night 1", results["pseudo_labels_night1"], flush=True)
@@ -542,7 +569,7 @@ def main() -> int:
         print("lead", results["lead"], flush=True)
         results["night1b"] = retrain(project, "night 1b")
         results["day2"] = run_day(bot, desk.url, material, 2, args.customers, args.kb_share, False, rng, "day2")
-        print("day2", json.dumps({k: v for k, v in results["day2"].items() if k != "intent_customers"}), flush=True)
+        print("day2", json.dumps({k: v for k, v in results["day2"].items() if k not in ("intent_customers", "kb_traces")}), flush=True)
         results["classifiers_side_by_side"] = classifiers_side_by_side(
             project, work, {day: results[day]["intent_customers"] for day in ("day1", "day2")})
         if args.wrong_round:
