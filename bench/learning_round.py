@@ -35,7 +35,12 @@ challenger (champion kept).
 A conversation counts as resolved by the bot when the customer got the right
 answer (a withheld question: its answer from the knowledge base; an intent
 example: the right intent, or a knowledge-base answer while the classifier had
-the right intent) and did not ask for a person.
+the right intent) and did not ask for a person. Where the bot had no answer but
+offered "did you mean" buttons (bot/nlg.py), a customer asking about a withheld
+answer picks the question whose entry holds it, as a customer recognises their
+own question, and is resolved if the bot then gives that answer (counted apart
+as well); customers of scripted intents pick none. Picks are not counted in the
+knowledge base's answer precision, which judges the answers the bot chose.
 
 Prints, day 1 vs day 2: share of conversations resolved by the bot without a
 person, knowledge-base answers given and their precision (over answers to the
@@ -274,6 +279,18 @@ def run_day(bot: LiveBot, desk_url: str, material: Dict, day: int, n: int, kb_sh
             if right and replies.strip() and not any(p in replies.lower() for p in NEEDS_PERSON):
                 stats["resolved_by_bot"] += 1
                 continue
+            # "Did you mean": a customer asking about a withheld answer picks the offered question whose entry
+            # holds it (they know what they asked); customers of scripted intents pick nothing.
+            offered = [c for c in ((parse.get("kb") or {}).get("top_k") or [])[: int((parse.get("kb") or {}).get("suggest") or 0)]]
+            stats["suggestions_shown"] += bool(offered)
+            pick = next((c for c in offered if kind == "kb" and group_of_answer(c.get("answer"), kb_answers) == truth), None)
+            if pick is not None:
+                stats["suggestion_picked"] += 1
+                picked = await asyncio.to_thread(bot.say, sender, "/kb_pick" + json.dumps({"kb_id": pick["id"]}))
+                if next((g for a, g in kb_answers.items() if a in " ".join(m.get("text") or "" for m in picked)), None) == truth:
+                    stats["resolved_by_bot"] += 1
+                    stats["resolved_by_suggestion"] += 1
+                    continue
             # Not helped: ask for a person, then ask again for them (the bot is paused and stays silent).
             await asyncio.to_thread(bot.say, sender, "/human_handoff")
             await asyncio.to_thread(bot.say, sender, text)
@@ -291,6 +308,7 @@ def run_day(bot: LiveBot, desk_url: str, material: Dict, day: int, n: int, kb_sh
     asyncio.run(go())
     total = max(1, stats["conversations"])
     return {"resolution_rate": round(stats["resolved_by_bot"] / total, 3),
+            "resolved_by_suggestion_rate": round(stats["resolved_by_suggestion"] / total, 3),
             "handoff_rate": round(stats["handoffs"] / total, 3),
             "kb_answers": stats["kb_answers"],
             "kb_precision": round(stats["kb_correct"] / stats["kb_answers"], 3) if stats["kb_answers"] else None,
@@ -301,15 +319,19 @@ def run_day(bot: LiveBot, desk_url: str, material: Dict, day: int, n: int, kb_sh
             "kb_traces": traces}
 
 
+def group_of_answer(answer: Optional[str], kb_answers: Dict[str, str]) -> Optional[str]:
+    return next((g for a, g in kb_answers.items() if (answer or "").startswith(a)), None)
+
+
 def kb_trace(parse: Dict, text: str, truth: str, kb_answers: Dict[str, str]) -> Dict:
     """What the bot decided for one question about a withheld answer: intent, knowledge-base route and
     probability, and where the right answer ranked among the candidates (None: not among them)."""
     kb = parse.get("kb") or {}
-    groups = [next((g for a, g in kb_answers.items() if (c.get("answer") or "").startswith(a)), None) for c in kb.get("top_k") or []]
+    groups = [group_of_answer(c.get("answer"), kb_answers) for c in kb.get("top_k") or []]
     return {"text": text, "truth": truth, "intent": (parse.get("intent") or {}).get("name"),
             "confidence": round(float((parse.get("intent") or {}).get("confidence") or 0.0), 4),
             "match": kb.get("match"), "route": kb.get("route"), "p_answer": kb.get("p_answer"),
-            "rank": groups.index(truth) + 1 if truth in groups else None,
+            "rank": groups.index(truth) + 1 if truth in groups else None, "suggest": kb.get("suggest") or 0,
             "scores": [c.get("score") for c in (kb.get("top_k") or [])][:3], "top": groups[:3]}
 
 
@@ -441,6 +463,9 @@ def table(results: Dict, budgets: Dict, args: argparse.Namespace) -> str:
     rows = [
         ("resolved by the bot without a person", pct(d1["resolution_rate"]), pct(d2["resolution_rate"]),
          f"{100 * (d2['resolution_rate'] - d1['resolution_rate']):+.1f} pt"),
+        ("  of which through a \"did you mean\" pick", pct(d1.get("resolved_by_suggestion_rate")),
+         pct(d2.get("resolved_by_suggestion_rate")),
+         f"{100 * (d2.get('resolved_by_suggestion_rate', 0) - d1.get('resolved_by_suggestion_rate', 0)):+.1f} pt"),
         ("handoff rate", pct(d1["handoff_rate"]), pct(d2["handoff_rate"]),
          f"{100 * (d2['handoff_rate'] - d1['handoff_rate']):+.1f} pt"),
         ("KB answers to withheld questions (given/asked)", f"{d1['kb_answers']}/{d1.get('kb_conversations', 0)}",

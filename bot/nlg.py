@@ -9,6 +9,7 @@ is Rasa's TemplatedNaturalLanguageGenerator.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Text
@@ -19,11 +20,17 @@ from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import RasaException
 
+from kefu.core.payloads import KB_KEY, KB_PICK_ENTITY, KB_PICK_INTENT, KBResult
 from kefu.core.text import HANT, conversation_language, conversation_script, to_script
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_ZH_FILE = "data/responses_zh.yml"
+# Responses that tell the customer the bot has no answer: the knowledge base's likely questions go with them.
+SUGGEST_WITH = frozenset({"utter_kb_unsure", "utter_kb_no_answer", "utter_please_rephrase", "utter_out_of_scope"})
+SUGGEST_TEXT = {"en": "Or did you mean one of these?", "zh": "或者，您想问的是以下问题吗？"}
+# Button titles stay short enough for every channel (Slack cuts button text at 75 characters).
+TITLE_LIMIT = 72
 
 
 def load_translations(path: Path, known: Dict[Text, Any]) -> Dict[Text, List[Dict[Text, Any]]]:
@@ -72,10 +79,42 @@ class BilingualNLG(TemplatedNaturalLanguageGenerator):
         self.chinese = TemplatedNaturalLanguageGenerator(translations)
 
     async def generate(self, utter_action: Text, tracker: DialogueStateTracker, output_channel: Text, **kwargs: Any) -> Optional[Dict[Text, Any]]:
-        if utter_action in self.chinese.responses and language_of(tracker) == "zh":
+        language = language_of(tracker)
+        if utter_action in self.chinese.responses and language == "zh":
             response = self.chinese.generate_from_slots(utter_action, tracker.current_slot_values(), output_channel, **kwargs)
-            return in_script(response, script_of(tracker))
-        return await super().generate(utter_action, tracker, output_channel, **kwargs)
+            response = in_script(response, script_of(tracker))
+        else:
+            response = await super().generate(utter_action, tracker, output_channel, **kwargs)
+        return with_suggestions(response, utter_action, tracker, language)
+
+
+def with_suggestions(response: Optional[Dict[Text, Any]], utter_action: Text, tracker: DialogueStateTracker,
+                     language: str) -> Optional[Dict[Text, Any]]:
+    """A "can't help" response with the knowledge base's likely questions as "did you mean" buttons before its own.
+
+    Only where the knowledge base marked the latest message (`KBResult.suggest`) and no form is active (a pick
+    would interrupt it). A button's payload is `/kb_pick{"kb_id": ...}`, answered by action_answer_kb_pick from
+    the candidates stored with that message: no search again, the entry the customer chose.
+    """
+    if not response or utter_action not in SUGGEST_WITH or tracker.active_loop_name:
+        return response
+    kb = KBResult.from_payload((tracker.latest_message.parse_data or {}).get(KB_KEY) if tracker.latest_message else None)
+    picks = [c for c in kb.top_k[: max(0, int(kb.suggest or 0))] if c.id and c.question]
+    if not picks:
+        return response
+    script = script_of(tracker)
+    buttons = [{"title": _title(to_script(c.question, script)),
+                "payload": f"/{KB_PICK_INTENT}{json.dumps({KB_PICK_ENTITY: c.id}, ensure_ascii=False)}"} for c in picks]
+    suggested = dict(response)
+    intro = to_script(SUGGEST_TEXT["zh" if language == "zh" else "en"], script)
+    suggested["text"] = f"{suggested.get('text') or ''}\n\n{intro}".strip()
+    suggested["buttons"] = buttons + list(suggested.get("buttons") or [])
+    return suggested
+
+
+def _title(question: str, limit: int = TITLE_LIMIT) -> str:
+    question = " ".join(question.split())
+    return question if len(question) <= limit else question[: limit - 1].rstrip() + "…"
 
 
 def _user_texts(tracker: DialogueStateTracker):

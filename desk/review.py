@@ -19,6 +19,7 @@ from typing import Dict, List, Set
 import yaml
 
 from kefu.core import atomic
+from kefu.core.payloads import KB_PICK_INTENT
 from kefu.core.text import normalize_text
 
 MESSAGE, CANDIDATE, DISMISS = "message", "candidate_intent", "-"
@@ -55,7 +56,8 @@ def domain_intents(domain: Path) -> List[str]:
     names = []
     for item in data.get("intents") or []:
         names.append(next(iter(item)) if isinstance(item, dict) else str(item))
-    return sorted(names)
+    # A button's intent (the "did you mean" pick) is no label for a customer's words.
+    return sorted(n for n in names if n != KB_PICK_INTENT)
 
 
 def check_label(label: str, intents: Set[str], allow_new: bool) -> str:

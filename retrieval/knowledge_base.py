@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple, Type, U
 import numpy as np
 
 from kefu.core.options import Options
-from kefu.core.payloads import KB_NONE, RETRIEVAL_INTENT, ROUTE_NONE, KBCandidate, KBResult, no_scripted_intent
+from kefu.core.payloads import KB_NONE, RETRIEVAL_INTENT, ROUTE_ANSWER, ROUTE_NONE, KBCandidate, KBResult, no_scripted_intent
 from retrieval.adapt import AdaptConfig, adapt
 from retrieval.calibration import calibration_set
 from retrieval.config import IndexConfig
@@ -47,6 +47,12 @@ class KBConfig(Options):
     # precision at which asking "did you mean ..." is still worth it.
     answer_precision: float = 0.9
     clarify_precision: float = 0.5
+    # Where the bot does not answer from the knowledge base (asks to rephrase, has no answer, reads the
+    # message as out of scope or not understood), it still offers the top `suggest_count` stored questions
+    # as "did you mean" buttons when the best one's calibrated probability of being right is at least
+    # this (1.0: never). A wrong suggestion costs the customer a glance, a right one saves a handoff.
+    suggest_from: float = 0.2
+    suggest_count: int = 3
     # A scripted intent keeps the message when the answer's probability does not beat
     # its confidence, or when its confidence is at least this: a scripted flow can act
     # (forms, look-ups, handoff), a stored answer cannot (1.0: compare the two only; 0.5
@@ -82,6 +88,7 @@ class KBConfig(Options):
         for key in ("answer_precision", "clarify_precision"):
             self.require(0.0 < float(getattr(self, key)) <= 1.0, f"{key} must be in (0, 1]")
         self.require(0.0 <= self.override_intent_below <= 1.0, "override_intent_below must be in [0, 1]")
+        self.require(0.0 <= self.suggest_from <= 1.0 and self.suggest_count >= 1, "suggest_from must be in [0, 1] and suggest_count >= 1")
         self.require(self.top_k >= 1 and self.calibration_folds >= 2, "top_k must be >= 1 and calibration_folds >= 2")
         self.require(0.0 <= self.calibration_unanswerable < 1.0, "calibration_unanswerable must be in [0, 1)")
         self.index_config()
@@ -183,6 +190,8 @@ class KnowledgeBase:
             match=decision.match, route=decision.route, p_answer=round(decision.p_answer, 4), intent_before=intent,
             answer=best.answer, question=best.pair.question, source=best.pair.source, id=best.pair.id, score=round(best.score, 4),
             top_k=[KBCandidate(a.answer, a.pair.question, a.pair.source, a.pair.id, round(a.score, 4)) for a in result.answers],
+            suggest=min(self.config.suggest_count, len(result.answers))
+            if decision.route != ROUTE_ANSWER and decision.p_answer >= self.config.suggest_from else 0,
         )
 
 

@@ -1,7 +1,7 @@
 """Custom actions of kefu, served by `rasa run actions --actions bot.actions`."""
 
 from bot.actions.handoff import ActionHandoffToHuman
-from bot.actions.kb_actions import ActionAnswerFromKB, ActionSearchKB
+from bot.actions.kb_actions import ActionAnswerFromKB, ActionAnswerKBPick, ActionSearchKB
 from bot.actions.order_actions import (
     ActionCancelOrder,
     ActionOrderStatus,
@@ -11,6 +11,7 @@ from bot.actions.order_actions import (
 
 __all__ = [
     "ActionAnswerFromKB",
+    "ActionAnswerKBPick",
     "ActionSearchKB",
     "ActionCancelOrder",
     "ActionHandoffToHuman",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List, Text
+from typing import List, Optional, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -10,7 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.actions.order_texts import customer_language, in_customer_script
-from kefu.core.payloads import KB_HIGH, KB_KEY, KBResult
+from kefu.core.payloads import KB_HIGH, KB_KEY, KB_PICK_ENTITY, KBCandidate, KBResult
 
 SOURCE_LABEL = {"en": "Source: ", "zh": "来源："}
 
@@ -30,6 +30,14 @@ class ActionSearchKB(Action):
         return [SlotSet("kb_match", latest_kb_result(tracker).match)]
 
 
+def _answer(dispatcher: CollectingDispatcher, tracker: Tracker, text: str, source, id_, score, p_answer, **extra) -> None:
+    """The stored answer, with where it came from, in the customer's script; its entry in a custom payload."""
+    if source:
+        text += f"\n\n{SOURCE_LABEL.get(customer_language(tracker), SOURCE_LABEL['en'])}{source}"
+    dispatcher.utter_message(text=in_customer_script(text, tracker),
+                             json_message={KB_KEY: {"id": id_, "source": source, "score": score, "p_answer": p_answer, **extra}})
+
+
 class ActionAnswerFromKB(Action):
     """Answers with the matched historical answer and cites where it came from."""
 
@@ -42,10 +50,38 @@ class ActionAnswerFromKB(Action):
         if result.match != KB_HIGH or not result.answer:
             dispatcher.utter_message(response="utter_kb_unsure")
             return []
-        text = result.answer
-        if result.source:
-            text += f"\n\n{SOURCE_LABEL.get(customer_language(tracker), SOURCE_LABEL['en'])}{result.source}"
-        text = in_customer_script(text, tracker)
-        dispatcher.utter_message(text=text, json_message={KB_KEY: {"id": result.id, "source": result.source, "score": result.score,
-                                                                   "p_answer": result.p_answer}})
+        _answer(dispatcher, tracker, result.answer, result.source, result.id, result.score, result.p_answer)
         return []
+
+
+class ActionAnswerKBPick(Action):
+    """Answers the knowledge-base question the customer picked from the "did you mean" buttons (bot/nlg.py).
+
+    The entry is looked up among the candidates stored with the customer's earlier messages (most recent
+    first), not searched again: the customer chose that answer. A pick the conversation never offered (an
+    old button, a typed payload) gets the "no answer" response with its offer of a person.
+    """
+
+    def name(self) -> Text:
+        return "action_answer_kb_pick"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        picked = next(tracker.get_latest_entity_values(KB_PICK_ENTITY), None)
+        candidate = offered_candidate(tracker, picked) if picked else None
+        if candidate is None:
+            dispatcher.utter_message(response="utter_kb_no_answer")
+            return []
+        _answer(dispatcher, tracker, candidate.answer, candidate.source, candidate.id, candidate.score, None, picked=True)
+        return []
+
+
+def offered_candidate(tracker: Tracker, entry_id: str) -> Optional[KBCandidate]:
+    """The candidate `entry_id` among those offered as suggestions with the customer's earlier messages."""
+    for event in reversed(tracker.events):
+        if event.get("event") != "user":
+            continue
+        kb = KBResult.from_payload(((event.get("parse_data") or {}).get(KB_KEY)))
+        for candidate in kb.top_k[: kb.suggest]:
+            if candidate.id == entry_id and candidate.answer:
+                return candidate
+    return None

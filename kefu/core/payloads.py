@@ -28,6 +28,9 @@ KB_HIGH, KB_LOW, KB_NONE = "high", "low", "none"
 KB_MATCHES = (KB_HIGH, KB_LOW, KB_NONE)
 # How a message was routed: answered from the KB, asked to rephrase, left to a scripted intent, or nothing.
 ROUTE_ANSWER, ROUTE_CLARIFY, ROUTE_INTENT, ROUTE_NONE = "answer", "clarify", "intent", "none"
+# "Did you mean": a suggested knowledge-base question is a button whose payload is this intent with
+# the entry's id as this entity (`/kb_pick{"kb_id": "..."}`), answered by action_answer_kb_pick.
+KB_PICK_INTENT, KB_PICK_ENTITY = "kb_pick", "kb_id"
 
 # ------------------------------------------------------------------- handoff
 HANDOFF_ACTION = "action_handoff_to_human"
@@ -65,6 +68,9 @@ class KBResult:
     id: Optional[str] = None
     score: Optional[float] = None
     top_k: List[KBCandidate] = field(default_factory=list)
+    # The bot does not answer, but the best candidate is likely enough (KBConfig.suggest_from) that this
+    # many of the top candidates are offered as "did you mean" buttons with whatever the bot says instead.
+    suggest: int = 0
 
     def to_payload(self) -> Dict[str, Any]:
         payload = asdict(self)

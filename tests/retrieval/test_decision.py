@@ -111,3 +111,35 @@ def test_the_second_view_can_be_calibrated_on_evidence_of_its_own():
     assert from_rows.for_view(True).probability(0.75, 0.02) > model.for_view(True).probability(0.75, 0.02)
     too_few = (own[0][:20], own[1][:20], own[2][:20], own[3][:20])
     assert DecisionModel.fit_by_view(score, margin, correct, second, answerable, 0.9, 0.5, second_evidence=too_few).second_view is None
+
+
+def _result(best: float, runner_up: float, count: int = 4):
+    from retrieval.qa import QAPair
+    from retrieval.ranking import AnswerHit, Hit, SearchResult
+
+    scores = [best, runner_up] + [runner_up - 0.05 * n for n in range(1, count - 1)]
+    answers = [AnswerHit(s, f"answer {n}", [Hit(s, QAPair(f"entry-{n}", f"question {n}", f"answer {n}"))])
+               for n, s in enumerate(scores)]
+    return SearchResult("a question", [a.hits[0] for a in answers], answers)
+
+
+@pytest.mark.parametrize("best, runner_up, intent, route, suggest", [
+    (0.80, 0.70, "faq", "answer", 0),               # answered: nothing to suggest
+    (0.6325, 0.5825, "nlu_fallback", "none", 3),    # p 0.30: no answer, the top 3 offered
+    (0.6325, 0.5825, "out_of_scope", "none", 3),
+    (0.55, 0.53, "nlu_fallback", "none", 0),        # p 0.06: too unlikely to offer
+])
+def test_where_the_bot_does_not_answer_likely_candidates_are_offered(best, runner_up, intent, route, suggest):
+    from retrieval.knowledge_base import KBConfig, KnowledgeBase
+
+    kb = KnowledgeBase(None, DecisionModel(coef=(20.0, 10.0), intercept=-14.0, high=0.9, low=0.5), KBConfig())
+    result = kb.decide(_result(best, runner_up), intent, 0.45)
+    assert (result.route, result.suggest) == (route, suggest)
+    assert kb.decide(_result(best, runner_up, count=2), intent, 0.45).suggest == min(suggest, 2)
+
+
+def test_suggestions_can_be_switched_off():
+    from retrieval.knowledge_base import KBConfig, KnowledgeBase
+
+    kb = KnowledgeBase(None, DecisionModel(coef=(20.0, 10.0), intercept=-14.0), KBConfig(suggest_from=1.0))
+    assert kb.decide(_result(0.6325, 0.5825), "nlu_fallback", 0.45).suggest == 0
