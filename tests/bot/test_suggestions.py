@@ -99,3 +99,12 @@ def test_a_pick_that_was_never_offered_gets_the_no_answer_response():
         asyncio.run(ActionAnswerKBPick().run(dispatcher, pick_tracker(entry_id), {}))
         assert len(dispatcher.messages) == 1
         assert dispatcher.messages[0]["response"] == "utter_kb_no_answer" and not dispatcher.messages[0]["text"]
+
+
+def test_on_wechat_the_suggestions_are_numbered_and_a_number_picks_one():
+    from bot.channels.wechat.render import render
+
+    reply = say("can I add an extra security code when logging in", "utter_kb_no_answer", suggest=2)
+    text, choices = render([reply])
+    assert "1. how do I turn on two-factor login\n2. where is my wishlist\n3. Talk to a human" in text
+    assert choices["1"] == '/kb_pick{"kb_id": "account-2fa-01-a"}' and choices["3"] == "/human_handoff"
