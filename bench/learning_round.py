@@ -257,8 +257,8 @@ def run_day(bot: LiveBot, desk_url: str, material: Dict, day: int, n: int, kb_sh
         await agent.sign_in()
         for i, (kind, text, truth) in enumerate(day_customers):
             sender = f"{label}-{i}"
-            replies = await asyncio.to_thread(bot.say, sender, text)
-            replies = " ".join(m.get("text") or "" for m in replies)
+            messages = await asyncio.to_thread(bot.say, sender, text)
+            replies = " ".join(m.get("text") or "" for m in messages)
             parse = await asyncio.to_thread(latest_parse, bot, sender)
             intent = (parse.get("intent") or {}).get("name")
             before = (parse.get("kb") or {}).get("intent_before")
@@ -281,7 +281,7 @@ def run_day(bot: LiveBot, desk_url: str, material: Dict, day: int, n: int, kb_sh
                 continue
             # "Did you mean": a customer asking about a withheld answer picks the offered question whose entry
             # holds it (they know what they asked); customers of scripted intents pick nothing.
-            offered = [c for c in ((parse.get("kb") or {}).get("top_k") or [])[: int((parse.get("kb") or {}).get("suggest") or 0)]]
+            offered = shown_suggestions(messages, parse)
             stats["suggestions_shown"] += bool(offered)
             pick = next((c for c in offered if kind == "kb" and group_of_answer(c.get("answer"), kb_answers) == truth), None)
             if pick is not None:
@@ -317,6 +317,18 @@ def run_day(bot: LiveBot, desk_url: str, material: Dict, day: int, n: int, kb_sh
             "seconds": round(time.perf_counter() - started, 1), **stats,
             "intent_customers": [[text, truth] for kind, text, truth in day_customers if kind == "intent"],
             "kb_traces": traces}
+
+
+def shown_suggestions(messages: List[Dict], parse: Dict) -> List[Dict]:
+    """The knowledge-base candidates the bot's reply offered as "did you mean" buttons (their `/kb_pick` payloads)."""
+    candidates = {c.get("id"): c for c in (parse.get("kb") or {}).get("top_k") or []}
+    shown = []
+    for message in messages:
+        for button in message.get("buttons") or []:
+            payload = str(button.get("payload") or "")
+            if payload.startswith("/kb_pick{"):
+                shown.append(candidates.get(json.loads(payload[len("/kb_pick"):]).get("kb_id")) or {})
+    return [c for c in shown if c]
 
 
 def group_of_answer(answer: Optional[str], kb_answers: Dict[str, str]) -> Optional[str]:

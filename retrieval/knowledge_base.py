@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple, Type, U
 import numpy as np
 
 from kefu.core.options import Options
-from kefu.core.payloads import KB_NONE, RETRIEVAL_INTENT, ROUTE_ANSWER, ROUTE_NONE, KBCandidate, KBResult, no_scripted_intent
+from kefu.core.payloads import KB_NONE, RETRIEVAL_INTENT, ROUTE_CLARIFY, ROUTE_NONE, KBCandidate, KBResult, no_scripted_intent
 from retrieval.adapt import AdaptConfig, adapt
 from retrieval.calibration import calibration_set
 from retrieval.config import IndexConfig
@@ -191,7 +191,7 @@ class KnowledgeBase:
             answer=best.answer, question=best.pair.question, source=best.pair.source, id=best.pair.id, score=round(best.score, 4),
             top_k=[KBCandidate(a.answer, a.pair.question, a.pair.source, a.pair.id, round(a.score, 4)) for a in result.answers],
             suggest=min(self.config.suggest_count, len(result.answers))
-            if decision.route != ROUTE_ANSWER and decision.p_answer >= self.config.suggest_from else 0,
+            if decision.route in (ROUTE_CLARIFY, ROUTE_NONE) and decision.p_answer >= self.config.suggest_from else 0,
         )
 
 

@@ -68,8 +68,9 @@ class KBResult:
     id: Optional[str] = None
     score: Optional[float] = None
     top_k: List[KBCandidate] = field(default_factory=list)
-    # The bot does not answer, but the best candidate is likely enough (KBConfig.suggest_from) that this
-    # many of the top candidates are offered as "did you mean" buttons with whatever the bot says instead.
+    # Neither an answer nor a scripted intent (route clarify or none), but the best candidate is likely
+    # enough (KBConfig.suggest_from) that this many of the top candidates are offered as "did you mean"
+    # buttons with what the bot says instead (bot/nlg.py).
     suggest: int = 0
 
     def to_payload(self) -> Dict[str, Any]:

@@ -128,6 +128,7 @@ def _result(best: float, runner_up: float, count: int = 4):
     (0.6325, 0.5825, "nlu_fallback", "none", 3),    # p 0.30: no answer, the top 3 offered
     (0.6325, 0.5825, "out_of_scope", "none", 3),
     (0.55, 0.53, "nlu_fallback", "none", 0),        # p 0.06: too unlikely to offer
+    (0.6325, 0.5825, "return_item", "intent", 0),   # a scripted intent answers: no "did you mean" with it
 ])
 def test_where_the_bot_does_not_answer_likely_candidates_are_offered(best, runner_up, intent, route, suggest):
     from retrieval.knowledge_base import KBConfig, KnowledgeBase
