@@ -79,17 +79,15 @@ class BilingualNLG(TemplatedNaturalLanguageGenerator):
         self.chinese = TemplatedNaturalLanguageGenerator(translations)
 
     async def generate(self, utter_action: Text, tracker: DialogueStateTracker, output_channel: Text, **kwargs: Any) -> Optional[Dict[Text, Any]]:
-        language = language_of(tracker)
-        if utter_action in self.chinese.responses and language == "zh":
+        if utter_action in self.chinese.responses and language_of(tracker) == "zh":
             response = self.chinese.generate_from_slots(utter_action, tracker.current_slot_values(), output_channel, **kwargs)
             response = in_script(response, script_of(tracker))
         else:
             response = await super().generate(utter_action, tracker, output_channel, **kwargs)
-        return with_suggestions(response, utter_action, tracker, language)
+        return with_suggestions(response, utter_action, tracker)
 
 
-def with_suggestions(response: Optional[Dict[Text, Any]], utter_action: Text, tracker: DialogueStateTracker,
-                     language: str) -> Optional[Dict[Text, Any]]:
+def with_suggestions(response: Optional[Dict[Text, Any]], utter_action: Text, tracker: DialogueStateTracker) -> Optional[Dict[Text, Any]]:
     """A "can't help" response with the knowledge base's likely questions as "did you mean" buttons before its own.
 
     Only where the knowledge base marked the latest message (`KBResult.suggest`) and no form is active (a pick
@@ -106,7 +104,7 @@ def with_suggestions(response: Optional[Dict[Text, Any]], utter_action: Text, tr
     buttons = [{"title": _title(to_script(c.question, script)),
                 "payload": f"/{KB_PICK_INTENT}{json.dumps({KB_PICK_ENTITY: c.id}, ensure_ascii=False)}"} for c in picks]
     suggested = dict(response)
-    intro = to_script(SUGGEST_TEXT["zh" if language == "zh" else "en"], script)
+    intro = to_script(SUGGEST_TEXT["zh" if language_of(tracker) == "zh" else "en"], script)
     suggested["text"] = f"{suggested.get('text') or ''}\n\n{intro}".strip()
     suggested["buttons"] = buttons + list(suggested.get("buttons") or [])
     return suggested
