@@ -30,6 +30,7 @@ import numpy as np
 
 from desk.sqlite_store import SqliteStore
 from kefu.core import atomic
+from kefu.core.payloads import ACCEPTED_QA_TAG
 from kefu.core.text import normalize_text
 from retrieval.dedupe import find_duplicates
 from retrieval.qa import QAPair
@@ -136,7 +137,7 @@ class Proposals(SqliteStore):
                         raise ValueError(f"an entry needs a question and an answer of {MIN_ANSWER_CHARS}+ characters")
                     entry_id = "desk-" + hashlib.sha256(f"{proposal_id}\n{normalize_text(a)}".encode()).hexdigest()[:12]
                     add_entries(kb_file, [{"id": entry_id, "question": q, "answer": a, "source": "human agent",
-                                           "tags": "handoff;desk", "timestamp": now} for q in questions])
+                                           "tags": f"handoff;{ACCEPTED_QA_TAG}", "timestamp": now} for q in questions])
                 conn.executemany("UPDATE kb_proposals SET status = ?, decided_by = ?, decided_at = ?, entry_id = ? WHERE id = ?",
                                  [(ACCEPTED if accept else REJECTED, lead, now, entry_id, r["id"]) for r in members])
                 conn.execute("COMMIT")

@@ -117,6 +117,9 @@ class SignalsConfig(RetrainOptions):
 
     review: ReviewConfig = field(default_factory=ReviewConfig)
     reviewed_labels: bool = True        # train on labels a person entered in the review file
+    # The customers' questions of answers a lead accepted in the desk train the classifier as the knowledge
+    # base's retrieval intent (faq), so the next customers' paraphrases reach the answer, not a scripted flow.
+    accepted_questions: bool = True
     pseudo_labels: PseudoLabelConfig = field(default_factory=PseudoLabelConfig)
     handoff_qa: HandoffQAConfig = field(default_factory=HandoffQAConfig)
     new_intents: NewIntentConfig = field(default_factory=NewIntentConfig)

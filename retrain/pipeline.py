@@ -22,13 +22,12 @@ import traceback
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, List, Optional
-
-import yaml
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from finetune import DataError, IntentModel, load_nlu_examples
 from kefu.core import atomic, sentence_encoder
 from kefu.core.errors import ModelLoadError
+from kefu.core.payloads import ACCEPTED_QA_TAG, RETRIEVAL_INTENT
 from kefu.core.text import normalize_text
 from retrain import gate, intake, label_check, redact, review, signals, train_candidate
 from retrain.config import RetrainConfig, RetrainError
@@ -154,6 +153,18 @@ def _run(config: RetrainConfig, registry: Registry, run_dir: Path, report: Dict[
     added["reviewed_labels"] = len(reviewed)
     added["review_queue_new"] = len(queue)
 
+    # 4b. What the knowledge base answers is no scripted intent's: its questions are no pseudo-labels (also those
+    # kept from earlier nights), and those of answers a lead accepted in the desk teach the classifier the
+    # knowledge base's own intent.
+    kb_questions, accepted_questions, retrieval_intent = _knowledge_base_questions(config)
+    old_pseudo = [e for e in old_pseudo if normalize_text(e.text) not in kb_questions]
+    new_pseudo = [(t, i) for t, i in new_pseudo if normalize_text(t) not in kb_questions]
+    if not sig.accepted_questions:
+        accepted_questions = []
+    labelled_texts = known_texts | {normalize_text(t) for t, _ in reviewed}
+    accepted_for_training = [(q, retrieval_intent) for q in accepted_questions if normalize_text(q) not in labelled_texts]
+    added["accepted_questions"] = len(accepted_for_training)
+
     # 5. Q&A pairs from human agents; 6. candidate intents.
     qa_new: List = []
     qa_file = learned / "qa_handoffs.csv"
@@ -203,12 +214,13 @@ def _run(config: RetrainConfig, registry: Registry, run_dir: Path, report: Dict[
     extra = [train_candidate.write_nlu(data_dir / "pseudo_labels.yml", all_pseudo)]
     reviewed_for_training = [(t, i) for t, i in reviewed if normalize_text(t) not in {normalize_text(e.text) for e in base_examples}]
     extra.append(train_candidate.write_nlu(data_dir / "reviewed.yml", reviewed_for_training))
+    extra.append(train_candidate.write_nlu(data_dir / "accepted_questions.yml", accepted_for_training))
     qa_files = []
     if retriever and (qa_new or qa_file.exists()):
         qa_run = run_dir / "qa_handoffs.csv"
         _write_qa(qa_run, (load_qa([qa_file]) if qa_file.exists() else []) + qa_new)
         qa_files.append(qa_run)
-    new_labels = sorted(set(labels) | {i for _, i in all_pseudo + reviewed_for_training})
+    new_labels = sorted(set(labels) | {i for _, i in all_pseudo + reviewed_for_training + accepted_for_training})
     labels_line = None
     if reviewed_fp != champion_reviewed_fp and config.gate.review_labels_floor is not None:
         labels_ok, line = _judge_reviewed_labels(config, model, base_examples, reviewed_for_training, report)
@@ -359,14 +371,27 @@ def _examples(path: Path) -> List:
 def curated_qa_files(config: RetrainConfig) -> List[Path]:
     """The knowledge base's own Q&A files (the retriever's `qa_files` in config.yml, default data/qa),
     which include the answers leads accepted in the desk."""
-    values = yaml.safe_load(config.path(config.config).read_text()) or {}
-    sources = next((c.get("qa_files") or ["data/qa"] for c in values.get("pipeline") or []
-                    if str(c.get("name", "")).endswith(train_candidate.RETRIEVER)), [])
+    options = train_candidate.retriever_options(config)
+    sources = (options.get("qa_files") or ["data/qa"]) if options is not None else []
     files: List[Path] = []
     for source in sources:
         path = config.path(source)
         files += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else ([path] if path.exists() else [])
     return files
+
+
+def _knowledge_base_questions(config: RetrainConfig) -> Tuple[Set[str], List[str], str]:
+    """(every curated Q&A question, normalised; the questions of rows a lead accepted in the desk; the
+    knowledge base's retrieval intent). Nothing without a knowledge base in the pipeline."""
+    options = train_candidate.retriever_options(config)
+    if options is None:
+        return set(), [], RETRIEVAL_INTENT
+    pairs = load_qa(curated_qa_files(config)) if curated_qa_files(config) else []
+    accepted: Dict[str, str] = {}
+    for pair in pairs:
+        if ACCEPTED_QA_TAG in pair.tags:
+            accepted.setdefault(normalize_text(pair.question), pair.question)
+    return {normalize_text(p.question) for p in pairs}, list(accepted.values()), options.get("retrieval_intent") or RETRIEVAL_INTENT
 
 
 def _curated_qa_change(config: RetrainConfig, registry: Registry, champion: Dict[str, Any], dry_run: bool):

@@ -29,6 +29,9 @@ class MessageStat:
     predicted: Optional[str] = None
     confidence: float = 0.0
     margin: float = 1.0
+    # Times the customer left the conversation to a person after sending it (a handoff before the bot
+    # took the conversation back): the bot's reading of it settled nothing, so it vouches for no label.
+    handed_off: int = 0
 
     @property
     def live_intent(self) -> Optional[str]:
@@ -44,14 +47,22 @@ def message_stats(conversations: Sequence[Conversation], model) -> List[MessageS
     """Counts new customer messages (already redacted) and asks the champion's classifier about each."""
     stats: Dict[str, MessageStat] = {}
     for conversation in conversations:
-        for turn in conversation.new_user_turns():
-            if turn.text.startswith("/"):  # button payloads, not language
+        waiting: List[MessageStat] = []  # this conversation's messages since the bot last had it to itself
+        for turn in conversation.turns:
+            if turn.kind == "resume":
+                waiting = []
+            elif (turn.kind == "action" and turn.action == HANDOFF_ACTION) or turn.kind == "agent":
+                for stat in waiting:
+                    stat.handed_off += 1
+                waiting = []
+            if not (turn.kind == "user" and turn.new and turn.text) or turn.text.startswith("/"):  # buttons: not language
                 continue
             key = normalize_text(turn.text)
             if not key:
                 continue
             stat = stats.setdefault(key, MessageStat(turn.text))
             stat.count += 1
+            waiting.append(stat)
             if turn.intent:
                 stat.live_intents[turn.intent] += 1
     items = list(stats.values())
@@ -84,11 +95,16 @@ def review_queue(stats: Sequence[MessageStat], config: ReviewConfig, known_texts
 def pseudo_labels(stats: Sequence[MessageStat], config: PseudoLabelConfig, labels: Set[str], known_texts: Set[str],
                   already: Counter) -> List[Tuple[str, str]]:
     """Confident, agreed predictions not yet in the training data; at most `cap_per_intent` new per intent
-    (and `max_total_per_intent` over all runs), most frequent messages first, so no intent swamps the rest."""
+    (and `max_total_per_intent` over all runs), most frequent messages first, so no intent swamps the rest.
+
+    A message the customer then took to a person is no label, however sure the bot was: in the learning
+    round "can I return something after 30 days" (return_item 0.99, the return flow, then a person who
+    answered the 30-day policy) became a return_item example, and the next day's "is there any flexibility
+    on the 30 day return policy" went to the return flow at 0.93 instead of the answer a lead had accepted."""
     by_intent: Dict[str, List[MessageStat]] = defaultdict(list)
     for s in stats:
         if (s.predicted in labels and s.confidence >= config.threshold and s.live_intent in (None, s.predicted)
-                and normalize_text(s.text) not in known_texts):
+                and not s.handed_off and normalize_text(s.text) not in known_texts):
             by_intent[s.predicted].append(s)
     chosen = []
     for intent, group in sorted(by_intent.items()):

@@ -107,9 +107,14 @@ def generate_config(config: RetrainConfig, out: Path, init_from: Optional[Path],
     return out
 
 
-def has_retriever(config: RetrainConfig) -> bool:
+def retriever_options(config: RetrainConfig) -> Optional[Dict[str, Any]]:
+    """The knowledge-base component's options in the Rasa config (None: the pipeline has no knowledge base)."""
     values = yaml.safe_load(config.path(config.config).read_text()) or {}
-    return any(str(c.get("name", "")).endswith(RETRIEVER) for c in values.get("pipeline") or [])
+    return next((dict(c) for c in values.get("pipeline") or [] if str(c.get("name", "")).endswith(RETRIEVER)), None)
+
+
+def has_retriever(config: RetrainConfig) -> bool:
+    return retriever_options(config) is not None
 
 
 def _die_with_parent() -> None:

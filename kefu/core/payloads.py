@@ -37,6 +37,8 @@ HANDOFF_ACTION = "action_handoff_to_human"
 # Human agents' replies are `bot` events whose metadata has AGENT_KEY == AGENT_HUMAN.
 AGENT_KEY = "agent"
 AGENT_HUMAN = "human"
+# Tag of the Q&A rows a lead accepted in the agent desk (desk/proposals.py writes them, the retrain reads them).
+ACCEPTED_QA_TAG = "desk"
 
 
 def no_scripted_intent(retrieval_intent: str = RETRIEVAL_INTENT) -> frozenset:
