@@ -22,12 +22,12 @@ import traceback
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from finetune import DataError, IntentModel, load_nlu_examples
 from kefu.core import atomic, sentence_encoder
 from kefu.core.errors import ModelLoadError
-from kefu.core.payloads import ACCEPTED_QA_TAG, RETRIEVAL_INTENT
+from kefu.core.payloads import RETRIEVAL_INTENT
 from kefu.core.text import normalize_text
 from retrain import gate, intake, label_check, redact, review, signals, train_candidate
 from retrain.config import RetrainConfig, RetrainError
@@ -118,8 +118,8 @@ def _run(config: RetrainConfig, registry: Registry, run_dir: Path, report: Dict[
     known_texts = {normalize_text(e.text) for e in base_examples}
     learned = learned_dir(config)
     pseudo_file = learned / "pseudo_labels.yml"
-    old_pseudo = _examples(pseudo_file)
-    known_texts |= {normalize_text(e.text) for e in old_pseudo}
+    old_pseudo = [(e.text, e.intent) for e in _examples(pseudo_file)]
+    known_texts |= {normalize_text(t) for t, _ in old_pseudo}
     added: Dict[str, Any] = {}
     embedder = None
 
@@ -139,7 +139,7 @@ def _run(config: RetrainConfig, registry: Registry, run_dir: Path, report: Dict[
     if sig.pseudo_labels.enabled:
         reviewed_texts = {normalize_text(t) for t, _ in reviewed}
         new_pseudo = signals.pseudo_labels(stats, sig.pseudo_labels, set(labels), known_texts | reviewed_texts,
-                                           Counter(e.intent for e in old_pseudo))
+                                           Counter(i for _, i in old_pseudo))
         if new_pseudo and sig.pseudo_labels.second_view:
             new_pseudo, dropped = _second_view(model, base_examples, new_pseudo)
             added["pseudo_labels_second_view_dropped"] = len(dropped)
@@ -156,14 +156,12 @@ def _run(config: RetrainConfig, registry: Registry, run_dir: Path, report: Dict[
     # 4b. What the knowledge base answers is no scripted intent's: its questions are no pseudo-labels (also those
     # kept from earlier nights), and those of answers a lead accepted in the desk teach the classifier the
     # knowledge base's own intent.
-    kb_questions, accepted_questions, retrieval_intent = _knowledge_base_questions(config)
-    old_pseudo = [e for e in old_pseudo if normalize_text(e.text) not in kb_questions]
-    new_pseudo = [(t, i) for t, i in new_pseudo if normalize_text(t) not in kb_questions]
-    if not sig.accepted_questions:
-        accepted_questions = []
-    labelled_texts = known_texts | {normalize_text(t) for t, _ in reviewed}
-    accepted_for_training = [(q, retrieval_intent) for q in accepted_questions if normalize_text(q) not in labelled_texts]
-    added["accepted_questions"] = len(accepted_for_training)
+    kb_pairs, retrieval_intent = _knowledge_base_pairs(config)
+    old_pseudo = signals.without_kb_questions(old_pseudo, kb_pairs)
+    new_pseudo = signals.without_kb_questions(new_pseudo, kb_pairs)
+    accepted = signals.accepted_questions(kb_pairs, retrieval_intent, known_texts | {normalize_text(t) for t, _ in reviewed}) \
+        if sig.accepted_questions else []
+    added["accepted_questions"] = len(accepted)
 
     # 5. Q&A pairs from human agents; 6. candidate intents.
     qa_new: List = []
@@ -210,17 +208,17 @@ def _run(config: RetrainConfig, registry: Registry, run_dir: Path, report: Dict[
         return
 
     data_dir = run_dir / "data"
-    all_pseudo = [(e.text, e.intent) for e in old_pseudo] + new_pseudo
+    all_pseudo = old_pseudo + new_pseudo
     extra = [train_candidate.write_nlu(data_dir / "pseudo_labels.yml", all_pseudo)]
     reviewed_for_training = [(t, i) for t, i in reviewed if normalize_text(t) not in {normalize_text(e.text) for e in base_examples}]
     extra.append(train_candidate.write_nlu(data_dir / "reviewed.yml", reviewed_for_training))
-    extra.append(train_candidate.write_nlu(data_dir / "accepted_questions.yml", accepted_for_training))
+    extra.append(train_candidate.write_nlu(data_dir / "accepted_questions.yml", accepted))
     qa_files = []
     if retriever and (qa_new or qa_file.exists()):
         qa_run = run_dir / "qa_handoffs.csv"
         _write_qa(qa_run, (load_qa([qa_file]) if qa_file.exists() else []) + qa_new)
         qa_files.append(qa_run)
-    new_labels = sorted(set(labels) | {i for _, i in all_pseudo + reviewed_for_training + accepted_for_training})
+    new_labels = sorted(set(labels) | {i for _, i in all_pseudo + reviewed_for_training + accepted})
     labels_line = None
     if reviewed_fp != champion_reviewed_fp and config.gate.review_labels_floor is not None:
         labels_ok, line = _judge_reviewed_labels(config, model, base_examples, reviewed_for_training, report)
@@ -380,18 +378,13 @@ def curated_qa_files(config: RetrainConfig) -> List[Path]:
     return files
 
 
-def _knowledge_base_questions(config: RetrainConfig) -> Tuple[Set[str], List[str], str]:
-    """(every curated Q&A question, normalised; the questions of rows a lead accepted in the desk; the
-    knowledge base's retrieval intent). Nothing without a knowledge base in the pipeline."""
+def _knowledge_base_pairs(config: RetrainConfig) -> Tuple[List, str]:
+    """(the curated Q&A rows, the knowledge base's retrieval intent); no rows without a knowledge base in the pipeline."""
     options = train_candidate.retriever_options(config)
     if options is None:
-        return set(), [], RETRIEVAL_INTENT
-    pairs = load_qa(curated_qa_files(config)) if curated_qa_files(config) else []
-    accepted: Dict[str, str] = {}
-    for pair in pairs:
-        if ACCEPTED_QA_TAG in pair.tags:
-            accepted.setdefault(normalize_text(pair.question), pair.question)
-    return {normalize_text(p.question) for p in pairs}, list(accepted.values()), options.get("retrieval_intent") or RETRIEVAL_INTENT
+        return [], RETRIEVAL_INTENT
+    files = curated_qa_files(config)
+    return (load_qa(files) if files else []), options.get("retrieval_intent") or RETRIEVAL_INTENT
 
 
 def _curated_qa_change(config: RetrainConfig, registry: Registry, champion: Dict[str, Any], dry_run: bool):
