@@ -159,8 +159,9 @@ def _run(config: RetrainConfig, registry: Registry, run_dir: Path, report: Dict[
     kb_pairs, retrieval_intent = _knowledge_base_pairs(config)
     old_pseudo = signals.without_kb_questions(old_pseudo, kb_pairs)
     new_pseudo = signals.without_kb_questions(new_pseudo, kb_pairs)
-    accepted = signals.accepted_questions(kb_pairs, retrieval_intent, known_texts | {normalize_text(t) for t, _ in reviewed}) \
-        if sig.accepted_questions else []
+    # Texts a person labelled keep their label (the NLU data, the review); a pseudo-label does not (dropped above).
+    labelled = {normalize_text(e.text) for e in base_examples} | {normalize_text(t) for t, _ in reviewed}
+    accepted = signals.accepted_questions(kb_pairs, retrieval_intent, labelled) if sig.accepted_questions else []
     added["accepted_questions"] = len(accepted)
 
     # 5. Q&A pairs from human agents; 6. candidate intents.
