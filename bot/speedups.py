@@ -19,6 +19,17 @@ Sanic worker inherits it) changes how, never what, Rasa computes:
   its last predictions per state sequence (`kefu.core.memo`,
   KEFU_INFERENCE_CACHE entries per loaded policy) and hands out copies, since
   the ensemble edits the probabilities it gets. An end-to-end TED runs as before.
+
+And one saving when a model loads (every Rasa server start, reload and rollout):
+
+- Rasa builds a TED (or DIET) network before reading its weights by training it
+  for one step on one example (`RasaModel.load`: `model.fit`), which traces and
+  compiles the whole training step, gradients and optimizer included: 16 of the
+  38 s an archive of kefu's took to load. A model loaded to serve never trains,
+  so here its variables are built by one eager pass of the same loss on the
+  same example, then the weights are read as before (a checkpoint restores
+  exactly the variables it has; the optimizer's slots it holds are not needed).
+  Loading to fine-tune (`finetune_mode`) goes Rasa's way.
 """
 
 from __future__ import annotations
@@ -99,6 +110,41 @@ def _remembering_ted(predict: Any) -> Any:
     return predict_action_probabilities
 
 
+def _serving_load(load: Any) -> Any:
+    """RasaModel.load (the function under the classmethod) that builds a model to serve without a training step."""
+    def load_to_serve(cls, model_file_name, model_data_example, predict_data_example=None, finetune_mode=False, *args, **kwargs):
+        if finetune_mode:
+            return load(cls, model_file_name, model_data_example, predict_data_example, finetune_mode, *args, **kwargs)
+        import tensorflow as tf
+        from rasa.utils.tensorflow.constants import LEARNING_RATE, RUN_EAGERLY
+        from rasa.utils.tensorflow.data_generator import RasaBatchDataGenerator
+
+        model = cls(*args, **kwargs)
+        config = kwargs.get("config", {})
+        model.compile(optimizer=tf.keras.optimizers.Adam(config.get(LEARNING_RATE, 0.001)), run_eagerly=config.get(RUN_EAGERLY))
+        batch, _ = RasaBatchDataGenerator(model_data_example, batch_size=1)[0]
+        model._training = True  # the loss's layers, as the training step calls them: every variable is made
+        model.batch_loss(batch)
+        model._training = None
+        model.load_weights(model_file_name).expect_partial()
+        if predict_data_example:
+            model.run_inference(predict_data_example)  # traces the prediction function now, as Rasa does
+        return model
+
+    load_to_serve.__wrapped__ = load
+    return load_to_serve
+
+
+def install_model_loading() -> None:
+    """Idempotent. Also run when Rasa imports kefu's components (bot/components), before it loads any policy, so
+    `rasa run`, `rasa test`, `rasa shell` and `Agent.load` of a kefu model load faster without kefu's server."""
+    from rasa.utils.tensorflow.models import RasaModel
+
+    load = RasaModel.__dict__["load"].__func__
+    if not hasattr(load, "__wrapped__"):
+        RasaModel.load = classmethod(_serving_load(load))
+
+
 def install() -> None:
     global _installed
     if _installed:
@@ -107,5 +153,6 @@ def install() -> None:
     from rasa.core.policies.ted_policy import TEDPolicy
 
     RemoteAction._validate_action_result = _validate_action_result
+    install_model_loading()
     TEDPolicy.predict_action_probabilities = _remembering_ted(TEDPolicy.predict_action_probabilities)
     _installed = True

@@ -159,3 +159,38 @@ def test_ted_trained_end_to_end_is_not_remembered(ted, monkeypatch):
     assert speedups._ted_state_key(policy, tracker, domain, None) is not None
     monkeypatch.setattr(policy, "only_e2e", True)
     assert speedups._ted_state_key(policy, tracker, domain, None) is None
+
+
+# ------------------------------------------------------- loading to serve
+def _load_ted(policy, load):
+    from rasa.core.policies.ted_policy import TEDPolicy
+    from rasa.engine.graph import ExecutionContext, GraphSchema
+    from rasa.utils.tensorflow.models import RasaModel
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(RasaModel, "load", classmethod(load))
+        return TEDPolicy.load(policy.config, policy._model_storage, policy._resource, ExecutionContext(GraphSchema({}), "ted"))
+
+
+def test_ted_loaded_without_a_training_step_has_rasas_weights_and_predictions(ted):
+    from rasa.utils.tensorflow.models import RasaModel
+
+    policy, domain = ted
+    current = RasaModel.__dict__["load"].__func__
+    rasas = getattr(current, "__wrapped__", current)
+    stock, fast = _load_ted(policy, rasas), _load_ted(policy, speedups._serving_load(rasas))
+    assert len(fast.model.weights) == len(stock.model.weights) > 10
+    for ours, theirs in zip(fast.model.weights, stock.model.weights):
+        assert ours.shape == theirs.shape and (ours.numpy() == theirs.numpy()).all(), ours.name
+    for tracker in (_tracker(domain, "a", ("greet", None)), _tracker(domain, "b", ("greet", None), ("order_status", None)),
+                    _tracker(domain, "c", ("greet", None), ("inform", "104233"))):
+        assert fast.predict_action_probabilities(tracker, domain).probabilities == \
+            stock.predict_action_probabilities(tracker, domain).probabilities
+
+
+def test_rasa_gets_the_faster_load_when_it_imports_kefus_components():
+    from rasa.utils.tensorflow.models import RasaModel
+
+    import bot.components  # noqa: F401  (what Rasa does when it reads config.yml)
+
+    assert hasattr(RasaModel.__dict__["load"].__func__, "__wrapped__")

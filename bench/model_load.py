@@ -1,0 +1,82 @@
+"""How long a kefu model archive takes to load, with Rasa's way of building TED and with kefu's (bot/speedups.py).
+
+    flock /tmp/kefu-cpu.lock .venv/bin/python bench/model_load.py --model build/test/models/kefu.tar.gz [--rounds 3]
+
+Each load runs in a fresh process (`Agent.load`, as `rasa run`, `rasa test` and the retrain's
+knowledge-base probe do), the two ways alternating round by round so that drift in the machine's
+speed hits both. Prints the seconds of every load, the median of each way, and whether the TED
+network's weights came out the same (they must: only how the network is built differs).
+Nothing else should run meanwhile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+WAYS = ("rasa", "kefu")
+
+
+def child(model: str, way: str, weights_out: str) -> None:
+    import time
+
+    import numpy as np
+    from rasa.core.agent import Agent
+    from rasa.core.policies.ted_policy import TEDPolicy
+    from rasa.utils.tensorflow.models import RasaModel
+
+    import bot.components  # noqa: F401  (what Rasa imports first for a kefu model; installs kefu's load)
+
+    if way == "rasa":
+        RasaModel.load = classmethod(RasaModel.__dict__["load"].__func__.__wrapped__)
+    started = time.perf_counter()
+    agent = Agent.load(model)
+    seconds = time.perf_counter() - started
+    nodes = agent.processor.graph_runner._instantiated_nodes.values()
+    ted = next(n._component for n in nodes if isinstance(getattr(n, "_component", None), TEDPolicy))
+    np.savez(weights_out, *[w.numpy() for w in ted.model.weights])
+    print(json.dumps({"seconds": round(seconds, 2)}))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=str(ROOT / "build/test/models/kefu.tar.gz"))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--child", choices=WAYS, help=argparse.SUPPRESS)
+    parser.add_argument("--weights-out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.model, args.child, args.weights_out)
+        return 0
+    import numpy as np
+
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TF_CPP_MIN_LOG_LEVEL="2", PYTHONWARNINGS="ignore")
+    seconds = {way: [] for way in WAYS}
+    with tempfile.TemporaryDirectory() as scratch:
+        for round_ in range(1, args.rounds + 1):
+            for way in WAYS:
+                out = subprocess.run([sys.executable, __file__, "--model", args.model, "--child", way,
+                                      "--weights-out", f"{scratch}/{way}.npz"], env=env, capture_output=True, text=True)
+                if out.returncode != 0:
+                    print(out.stderr[-2000:], file=sys.stderr)
+                    return 1
+                seconds[way].append(json.loads(out.stdout.strip().splitlines()[-1])["seconds"])
+                print(f"round {round_}: {way:4s} {seconds[way][-1]:6.2f} s", flush=True)
+        rasa, kefu = np.load(f"{scratch}/rasa.npz"), np.load(f"{scratch}/kefu.npz")
+        same = rasa.files == kefu.files and all((rasa[k] == kefu[k]).all() for k in rasa.files)
+    print(f"median load: Rasa's TED build {statistics.median(seconds['rasa']):.2f} s, kefu's "
+          f"{statistics.median(seconds['kefu']):.2f} s; TED weights identical: {same} ({len(rasa.files)} arrays)")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
