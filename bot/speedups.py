@@ -24,8 +24,8 @@ And one saving when a model loads (every Rasa server start, reload and rollout):
 
 - Rasa builds a TED (or DIET) network before reading its weights by training it
   for one step on one example (`RasaModel.load`: `model.fit`), which traces and
-  compiles the whole training step, gradients and optimizer included: 16 of the
-  38 s an archive of kefu's took to load. A model loaded to serve never trains,
+  compiles the whole training step, gradients and optimizer included: about 9 of
+  the 37 s an archive of kefu's took to load (bench/model_load.py). A model loaded to serve never trains,
   so here its variables are built by one eager pass of the same loss on the
   same example, then the weights are read as before (a checkpoint restores
   exactly the variables it has; the optimizer's slots it holds are not needed).
