@@ -93,7 +93,7 @@ def agreement(pairs: Sequence[QAPair], new: Sequence[QAPair], embedder: Optional
     for pair, result in zip(new, results):
         held_out = _key(pair)
         hits = [h for h in result.hits if is_answer_text(h.pair) or _key(h.pair) != held_out]
-        answers = group_by_answer(hits, index.config.answer_bonus)
+        answers = group_by_answer(hits, index.config.answer_bonus, 0.0 if result.second_view else index.config.answer_text_weight)
         rank = next((n for n, a in enumerate(answers, start=1) if normalize_text(a.answer) == held_out[1]), None)
         agreeing += rank is not None and rank <= top_k
         first += rank == 1

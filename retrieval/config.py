@@ -43,6 +43,14 @@ class IndexConfig(Options):
     # question worded unlike every stored question can still match the answer's words.
     # Held-out paraphrases, frozen MiniLM: top-1 0.560 -> 0.608, top-5 0.842 -> 0.900.
     index_answers: bool = True
+    # With answer texts indexed, an answer's score is (best question's cosine + w * its
+    # answer text's cosine) / (1 + w) instead of the larger of the two: a question worded
+    # like another answer's question but asking what this answer says goes to this answer.
+    # Chosen on development sets, frozen MiniLM (w = 0 / 0.5 / 1.0 / 1.5; the larger of the
+    # two: 0.800 and 0.604): tests/fixtures qa_support_heldout top-1 0.800 / 0.838 / 0.875 /
+    # 0.875, leave-one-question-out on data/qa/store_faq.csv 0.433 / 0.612 / 0.689 / 0.713.
+    # 0 keeps the larger of the two (indexes saved before this option load with 0).
+    answer_text_weight: float = 1.0
     # Character n-gram scores blended in for queries the embedding model's tokenizer reads
     # poorly (retrieval/lexical.py): "auto" builds them when at least `lexical_min_share`
     # of the questions have under `lexical_min_coverage` of their word pieces known.
@@ -76,6 +84,8 @@ class IndexConfig(Options):
             raise RetrievalError(f"multilingual_head must be in [0, 1], got {self.multilingual_head!r}")
         if self.answer_bonus < 0:
             raise RetrievalError("answer_bonus must be >= 0")
+        if self.answer_text_weight < 0:
+            raise RetrievalError(f"answer_text_weight must be >= 0, got {self.answer_text_weight!r}")
         positive = ("flat_max", "hnsw_m", "hnsw_ef_construction", "hnsw_ef_search", "candidates", "batch_size")
         bad = [name for name in positive if getattr(self, name) < 1]
         bad += [name for name in ("ivf_nlist", "ivf_nprobe") if getattr(self, name) is not None and getattr(self, name) < 1]

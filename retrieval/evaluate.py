@@ -35,6 +35,7 @@ def evaluate(index, test_pairs: Sequence[QAPair], k: int = 10, latency_samples: 
         "answers_not_in_index": sum(normalize_text(p.answer) not in known_answers for p in test_pairs),
         "index": {"kind": index.kind, "entries": len(index), "model": index.embedder.name},
         "answer_bonus": index.config.answer_bonus,
+        "answer_text_weight": index.config.answer_text_weight,
         "misses": [
             {
                 "question": expected.question,

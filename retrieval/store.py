@@ -139,7 +139,8 @@ def load_index(directory: Path, model: Optional[str] = None, embedder: Optional[
         embedder.prepare_queries()  # the per-message pass in ONNX Runtime when the backend says so
     else:
         check_model(manifest, embedder, directory)
-    config = IndexConfig.from_dict(dict(manifest["config"], model=manifest["embedding_model"]["name"]))
+    # Indexes saved before `answer_text_weight` existed were calibrated on the larger of question and answer-text score.
+    config = IndexConfig.from_dict({"answer_text_weight": 0.0, **manifest["config"], "model": manifest["embedding_model"]["name"]})
     lexical = LexicalScorer.load(directory) if (manifest.get("build_stats") or {}).get("lexical") else None
     encoder_name = (manifest.get("build_stats") or {}).get("multilingual")
     head = bool((manifest.get("build_stats") or {}).get("multilingual_head"))

@@ -67,6 +67,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--qa", nargs="+", required=True, metavar="TEST_PATH", help="test questions with the answers they should get")
     p.add_argument("--report", metavar="FILE.json", help="write the full report here")
     p.add_argument("--answer-bonus", type=float, help="try another answer_bonus (see IndexConfig) for this evaluation")
+    p.add_argument("--answer-text-weight", type=float, help="try another answer_text_weight (see IndexConfig) for this evaluation")
     p.add_argument("--latency-samples", type=int, default=200, metavar="N", help="single queries timed (default 200; 0 skips)")
     p.add_argument("--model", default=None, metavar="NAME_OR_PATH", help="where the index's model is now, if it moved")
     p.set_defaults(func=_eval)
@@ -156,6 +157,9 @@ def _eval(args) -> int:
     index = QAIndex.load(args.index, model=args.model)
     if args.answer_bonus is not None:
         index.config.answer_bonus = args.answer_bonus
+    if args.answer_text_weight is not None:
+        index.config.answer_text_weight = args.answer_text_weight
+        index.config.validate()
     report = evaluate(index, load_qa(args.qa), latency_samples=args.latency_samples)
     if args.report:
         atomic.write_json(Path(args.report), report)

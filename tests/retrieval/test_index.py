@@ -30,13 +30,33 @@ def test_results_group_questions_by_answer(small_index):
     assert len(set(answers)) == len(answers)
     top = result.answers[0]
     assert top.answer.startswith("Standard shipping")
-    # Several shipping questions support it; its score is the best one's (no bonus by default).
-    assert len(top.hits) >= 2 and top.score == top.hits[0].score == result.hits[0].score
+    # Several shipping questions support it; its score is the mean of its best question's and its own
+    # text's (answer_text_weight 1.0, no bonus by default).
+    best_question = next(h.score for h in top.hits if "answer-text" not in h.pair.tags)
+    own_text = next(h.score for h in top.hits if "answer-text" in h.pair.tags)
+    assert len(top.hits) >= 3 and top.score == pytest.approx((best_question + own_text) / 2)
     assert {h.pair.answer for h in top.hits} == {top.answer}
+
+
+def test_what_the_answer_says_counts_next_to_the_stored_questions(embedder):
+    """Held-out questions worded like another answer's questions, asking what their own answer says."""
+    from pathlib import Path
+
+    from retrieval import load_qa
+
+    fixtures = Path(__file__).resolve().parent.parent / "fixtures"
+    index = build(load_qa([fixtures / "qa_support.csv"]), IndexConfig(kind="flat"), embedder=embedder, progress=False)
+    questions = {"can I use my Amex": "We accept Visa", "is customer service available on Sunday": "Our support team",
+                 "use my bonus points on an order": "You earn one point"}
+    index.config.answer_text_weight = 0.0  # the better of question and answer text: all three go elsewhere
+    assert not any(answer_of(index, q).startswith(a) for q, a in questions.items())
+    index.config.answer_text_weight = 1.0
+    assert all(answer_of(index, q).startswith(a) for q, a in questions.items())
 
 
 def test_answer_bonus_adds_supporting_questions(small_index):
     small_index.config.answer_bonus = 0.1
+    small_index.config.answer_text_weight = 0.0
     top = small_index.search("when does my package get here")[0].answers[0]
     assert top.score == pytest.approx(top.hits[0].score + 0.1 * sum(h.score for h in top.hits[1:]))
 

@@ -41,7 +41,7 @@ def test_build_search_eval(kb, paraphrases_csv, tmp_path, capsys):
     report_path = tmp_path / "reports" / "kb.json"
     assert main(["kb", "eval", "--index", str(kb), "--qa", str(paraphrases_csv), "--report", str(report_path), "--latency-samples", "20"]) == 0
     report = json.loads(report_path.read_text())
-    assert REPORT_KEYS <= set(report) and report["queries"] == 14
+    assert REPORT_KEYS <= set(report) and report["queries"] == 14 and report["answer_text_weight"] == 1.0
     assert f"top-1 {report['top1_accuracy']:.4f}" in capsys.readouterr().out
 
 
@@ -69,6 +69,8 @@ def test_bad_input_is_an_error_not_a_traceback(tmp_path, kb, capsys):
     assert "error: Index directory not found" in capsys.readouterr().err
     assert main(["kb", "build", "--qa", str(bad), "--out", str(tmp_path / "x"), "--config", "{bad"]) == 2
     assert "error: --config is not valid JSON" in capsys.readouterr().err
+    assert main(["kb", "eval", "--index", str(kb), "--qa", str(bad), "--answer-text-weight", "-1"]) == 2
+    assert "error: answer_text_weight must be >= 0" in capsys.readouterr().err
 
 
 def test_build_makes_the_decision_the_bot_uses(tmp_path, capsys):
