@@ -46,9 +46,9 @@ class IndexConfig(Options):
     # With answer texts indexed, an answer's score is (best question's cosine + w * its
     # answer text's cosine) / (1 + w) instead of the larger of the two: a question worded
     # like another answer's question but asking what this answer says goes to this answer.
-    # Chosen on development sets, frozen MiniLM (w = 0 / 0.5 / 1.0 / 1.5; the larger of the
-    # two: 0.800 and 0.604): tests/fixtures qa_support_heldout top-1 0.800 / 0.838 / 0.875 /
-    # 0.875, leave-one-question-out on data/qa/store_faq.csv 0.433 / 0.612 / 0.689 / 0.713.
+    # Chosen on development sets (bench/kb_answer_text.py, frozen MiniLM, top-1 for the
+    # larger of the two / w 0.5 / 1.0 / 1.5): tests/fixtures qa_support_heldout 0.800 / 0.838 /
+    # 0.875 / 0.875, leave-one-question-out on data/qa/store_faq.csv 0.604 / 0.610 / 0.689 / 0.715.
     # 0 keeps the larger of the two (indexes saved before this option load with 0).
     answer_text_weight: float = 1.0
     # Character n-gram scores blended in for queries the embedding model's tokenizer reads

@@ -49,7 +49,7 @@ def group_by_answer(hits: Sequence[Hit], bonus: float = 0.0, answer_text_weight:
 
     `answer_text_weight` w > 0 (answer texts indexed as entries): the answer's
     score is (best question's score + w * its answer text's score) / (1 + w);
-    where one of the two is not among the hits, the other stands for it.
+    where one of the two is not among the hits, the lowest hit's score stands for it.
     0: the best of all its entries, answer text included.
     """
     groups: Dict[str, AnswerHit] = {}
@@ -63,10 +63,12 @@ def group_by_answer(hits: Sequence[Hit], bonus: float = 0.0, answer_text_weight:
         else:
             groups[key].hits.append(hit)
             groups[key].score += bonus * hit.score
-    if answer_text_weight > 0:
+    if answer_text_weight > 0 and hits:
+        # A question or answer text not among the hits scores at most the lowest hit: that bound stands for it.
+        floor = min(hit.score for hit in hits)
         for key, group in groups.items():
-            question = best_question.get(key, answer_text.get(key))
-            text = answer_text.get(key, question)
+            question = best_question.get(key, floor)
+            text = answer_text.get(key, floor)
             supporting = group.score - group.hits[0].score  # the bonus part
             group.score = (question + answer_text_weight * text) / (1.0 + answer_text_weight) + supporting
     return sorted(groups.values(), key=lambda a: -a.score)

@@ -12,6 +12,9 @@ os.environ.setdefault("KEFU_TORCH_THREADS", str(os.cpu_count() or 1))
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).parent.parent
+# Exported ONNX graphs (kefu.core.onnx_cache) inside the clone: the suite's many loads of one model export once,
+# and nothing of another clone's runs serves here. Servers the tests start inherit it.
+os.environ.setdefault("KEFU_ONNX_CACHE", str(ROOT / "build" / "test" / "onnx-cache"))
 
 # Small but real: trains in seconds on a 2-core CPU.
 FAST_TRAINING = {

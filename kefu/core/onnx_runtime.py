@@ -7,7 +7,8 @@ serving (fp32, opset 17, any batch size and sequence length; about 1-1.5 s for M
 one thread), runs ONNX Runtime and torch on sample inputs, and returns the runner only if
 their outputs agree to `tolerance`; otherwise None (logged), and the caller serves with
 torch. Exporting at load rather than at training keeps archives as they are (an ONNX copy of
-MiniLM-L6 is 91 MB) and serves older archives too. Which one serves:
+MiniLM-L6 is 91 MB) and serves older archives too; the served graph is kept on disk for the next
+load of the same weights (`kefu.core.onnx_cache`), where it passes the same check. Which one serves:
 `runtime.inference_backend()` (KEFU_INFERENCE_BACKEND).
 
 `int8=True` (KEFU_INT8, `runtime.int8`) then quantizes the checked model's weights to int8
@@ -30,10 +31,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from kefu.core import onnx_cache, runtime
+
 logger = logging.getLogger(__name__)
 
 TOLERANCE = 1e-3
 INT8_MIN_COSINE = 0.95
+OPSET = 17
 
 
 class OnnxRunner:
@@ -72,6 +76,8 @@ def export_checked(module, inputs: Dict[str, "object"], outputs: Sequence[str], 
     `dynamic_axes`: the inputs' variable axes when they are not (batch, length).
     `transformer`: the module's Hugging Face config when it is a BERT-like encoder; its attention, layer norms and
     GELUs are then fused into ONNX Runtime's transformer kernels (`_fused`) before the check.
+    A graph exported before for the same weights and settings comes from `kefu.core.onnx_cache` and passes
+    the same check (else it is exported again).
     """
     import torch
 
@@ -82,16 +88,64 @@ def export_checked(module, inputs: Dict[str, "object"], outputs: Sequence[str], 
         logger.info("onnx is not installed: the %s serves with torch", what)
         return None
     names, tensors = list(inputs), tuple(inputs.values())
-    buffer = io.BytesIO()
+    axes = dynamic_axes or {name: {0: "batch", 1: "length"} for name in names}
     try:
         with torch.inference_mode():
             expected = module(*tensors)
         expected = [t.float().cpu().numpy() for t in (expected if isinstance(expected, (tuple, list)) else (expected,))]
+        feeds = {name: t.cpu().numpy() for name, t in zip(names, tensors)}
+        # Everything the served graph depends on besides the weights, the checks' bounds included.
+        settings = {"inputs": names, "outputs": list(outputs), "axes": axes, "opset": OPSET, "int8": int8,
+                    "tolerance": tolerance, "int8_min_cosine": INT8_MIN_COSINE,
+                    # What `_fused` reads of the config (not all of it: its `_name_or_path` is wherever Rasa unpacked the archive).
+                    "transformer": [getattr(transformer, name, None) for name in ("model_type", "num_attention_heads", "hidden_size")]}
+        cache_key = onnx_cache.key(module, settings) if runtime.onnx_cache_dir() is not None else None
+    except Exception as e:  # noqa: BLE001 - a module torch itself cannot run on the samples: serve as before
+        logger.warning("the %s could not be exported to ONNX (%s): it serves with torch", what, e)
+        return None
+    if cache_key is not None:
+        cached = onnx_cache.load(cache_key)
+        if cached is not None:
+            runner = _cached_runner(cached, feeds, expected, threads, tolerance)
+            if runner is not None:
+                return runner
+            logger.info("the %s's cached ONNX graph does not give torch's outputs: exported again", what)
+            onnx_cache.discard(cache_key)
+    runner, graph = _export_and_check(module, tensors, names, outputs, axes, feeds, expected, threads, what, tolerance,
+                                      int8, transformer)
+    if runner is not None and cache_key is not None:
+        onnx_cache.store(cache_key, onnx_cache.CachedGraph(graph, runner.fused, runner.precision))
+    return runner
+
+
+def _cached_runner(cached, feeds, expected, threads: int, tolerance: float) -> Optional[OnnxRunner]:
+    """A runner of a cached graph if it passes the check its export passed (fp32: `tolerance`; int8: `INT8_MIN_COSINE`)."""
+    try:
+        runner = OnnxRunner(cached.graph, threads)
+        got = runner(**feeds)
+        difference = max(float(np.abs(a - b).max()) for a, b in zip(expected, got))
+        if cached.precision == "int8":
+            if min(min_row_cosine(a, b) for a, b in zip(expected, got)) < INT8_MIN_COSINE:
+                return None
+        elif cached.precision != "fp32" or difference > tolerance:
+            return None
+    except Exception:  # noqa: BLE001 - a damaged file: export again
+        return None
+    runner.fused, runner.precision, runner.max_difference = cached.fused, cached.precision, difference
+    return runner
+
+
+def _export_and_check(module, tensors, names, outputs, axes, feeds, expected, threads: int, what: str, tolerance: float,
+                      int8: bool, transformer) -> Tuple[Optional[OnnxRunner], bytes]:
+    """The export itself: (runner, the graph it serves), or (None, b"") where ONNX Runtime cannot serve the module."""
+    import torch
+
+    buffer = io.BytesIO()
+    try:
         with warnings.catch_warnings():  # the tracer's notes on transformers' code: nothing a user can act on
             warnings.simplefilter("ignore")
             torch.onnx.export(module, tensors, buffer, dynamo=False, input_names=names, output_names=list(outputs),
-                              dynamic_axes=dynamic_axes or {name: {0: "batch", 1: "length"} for name in names}, opset_version=17)
-        feeds = {name: t.cpu().numpy() for name, t in zip(names, tensors)}
+                              dynamic_axes=axes, opset_version=OPSET)
         plain = buffer.getvalue()
         graphs = [(plain, False)]
         if transformer is not None:
@@ -107,28 +161,29 @@ def export_checked(module, inputs: Dict[str, "object"], outputs: Sequence[str], 
                 break
     except Exception as e:  # an architecture the exporter cannot trace: serve with torch
         logger.warning("the %s could not be exported to ONNX (%s): it serves with torch", what, e)
-        return None
+        return None, b""
     if difference > tolerance:
         logger.warning("ONNX Runtime differs from torch by %.2g on sample messages: the %s serves with torch", difference, what)
-        return None
+        return None, b""
     runner.max_difference = difference
     if not int8:
-        return runner
+        return runner, model
     try:
-        quantized = OnnxRunner(_quantize(model), threads)  # the checked graph: `model` is the one `runner` serves
+        quantized_graph = _quantize(model)  # the checked graph: `model` is the one `runner` serves
+        quantized = OnnxRunner(quantized_graph, threads)
         quantized.fused = runner.fused
         got_int8 = quantized(**feeds)
         agreement = min(min_row_cosine(a, b) for a, b in zip(got, got_int8))
     except Exception as e:  # noqa: BLE001 - an operator the quantizer cannot handle: fp32 still serves
         logger.warning("the %s could not be quantized to int8 (%s): it serves in fp32", what, e)
-        return runner
+        return runner, model
     if agreement < INT8_MIN_COSINE:
         logger.warning("the int8 %s points elsewhere than fp32 on sample messages (cosine %.3f): it serves in fp32",
                        what, agreement)
-        return runner
+        return runner, model
     quantized.max_difference = max(float(np.abs(a - b).max()) for a, b in zip(expected, got_int8))
     quantized.precision = "int8"
-    return quantized
+    return quantized, quantized_graph
 
 
 def _fused(model: bytes, config, what: str) -> Tuple[bytes, bool]:

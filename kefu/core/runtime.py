@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import random
 import sys
+from pathlib import Path
 from typing import Optional
 
 from kefu.core.errors import OptionsError
@@ -72,6 +73,17 @@ INT8_CHOICES = {"off": frozenset(), KNOWLEDGE_BASE: frozenset({KNOWLEDGE_BASE}),
 # The classifier stays fp32 by default: its int8 copy moved a borderline intent (0.493 -> 0.517) past the
 # knowledge base's "ask to rephrase" decision and a gating conversation test failed; the query encoder's did not.
 DEFAULT_INT8 = KNOWLEDGE_BASE
+
+
+def onnx_cache_dir() -> Optional[Path]:
+    """Where exported ONNX graphs are kept between loads of the same weights (kefu.core.onnx_cache):
+    KEFU_ONNX_CACHE, else $XDG_CACHE_HOME/kefu/onnx (~/.cache/kefu/onnx); `off` keeps none."""
+    raw = (os.environ.get("KEFU_ONNX_CACHE") or "").strip()
+    if raw.lower() == "off":
+        return None
+    if raw:
+        return Path(raw).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kefu" / "onnx"
 
 
 def inference_backend() -> str:

@@ -74,3 +74,20 @@ def test_an_unknown_int8_choice_is_refused(tiny_model_dir, monkeypatch):
     monkeypatch.setenv("KEFU_INT8", "classifier-only")
     with pytest.raises(OptionsError, match="KEFU_INT8 must be one of off, knowledge-base, all"):
         IntentModel.load(tiny_model_dir)
+
+
+def test_a_copy_of_the_model_elsewhere_loads_from_the_onnx_cache(tiny_model_dir, tmp_path, monkeypatch):
+    """Rasa unpacks an archive into a new temporary folder at every load: the exported graph must still be found."""
+    import shutil
+
+    import torch
+
+    monkeypatch.setenv("KEFU_ONNX_CACHE", str(tmp_path / "onnx-cache"))
+    exports = []
+    real = torch.onnx.export
+    monkeypatch.setattr(torch.onnx, "export", lambda *a, **k: exports.append(1) or real(*a, **k))
+    first = IntentModel.load(shutil.copytree(tiny_model_dir, tmp_path / "unpacked-1"))
+    second = IntentModel.load(shutil.copytree(tiny_model_dir, tmp_path / "unpacked-2"))
+    assert len(exports) == 1 and second.onnx is not None and second.onnx.fused
+    for a, b in zip(first.predict(TEXTS), second.predict(TEXTS)):
+        assert a.intent == b.intent and a.confidence == pytest.approx(b.confidence, abs=1e-6)

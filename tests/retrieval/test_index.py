@@ -158,3 +158,21 @@ def test_answer_texts_are_indexed_and_follow_their_questions(embedder):
     assert all(not p.answer.startswith("Hand wash") for p in index.pairs.values())
     without = build(pairs, IndexConfig(kind="flat", index_answers=False), embedder=embedder, progress=False)
     assert without.entries == 3
+
+
+def test_a_score_missing_from_the_candidates_counts_as_the_lowest_candidate():
+    """An answer matched by its text alone is not scored as if its questions matched as well."""
+    from retrieval.qa import ANSWER_TEXT_TAG
+    from retrieval.ranking import Hit, group_by_answer
+
+    def question(answer, score):
+        return Hit(score, QAPair(answer, f"a question of {answer}", answer))
+
+    def own_text(answer, score):
+        return Hit(score, QAPair(answer, answer, answer, tags=[ANSWER_TEXT_TAG]))
+
+    hits = [question("A", 0.8), own_text("B", 0.75), question("C", 0.5), own_text("C", 0.6)]
+    assert [(a.answer, round(a.score, 3)) for a in group_by_answer(hits, answer_text_weight=1.0)] == [
+        ("A", 0.65), ("B", 0.625), ("C", 0.55)]
+    assert [a.answer for a in group_by_answer(hits)] == ["A", "B", "C"]  # weight 0: the better of the two
+    assert group_by_answer(hits)[1].score == 0.75
