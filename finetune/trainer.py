@@ -23,8 +23,9 @@ from finetune.calibration import OUT_OF_SCOPE, SigmoidScaler, combine, fit_knn_w
 from finetune.config import TrainConfig
 from finetune.data import Example, check_examples, data_fingerprint, stratified_split
 from finetune.encoding import encode, quiet_padding
-from finetune.errors import FinetuneError, ModelLoadError
+from finetune.errors import ModelLoadError
 from finetune.evaluate import expected_calibration_error
+from finetune.head_growth import regrow_head
 from finetune.lexical import CharNgramClassifier
 from finetune.model import IntentModel
 from finetune.multilingual import MultilingualHead
@@ -46,7 +47,8 @@ def train(
     """Fine-tunes a sequence classifier on `examples` and returns the calibrated model.
 
     `validation` overrides the automatic stratified held-out split. `init_from`
-    continues from an existing model's weights (same label set required).
+    continues from an existing model's weights; where its intents differ, its head is
+    regrown (head_growth.py: kept intents keep their rows, new ones are imprinted).
     """
     runtime.configure()
     import torch
@@ -72,13 +74,14 @@ def train(
     label_ids = {label: i for i, label in enumerate(labels)}
     val_set = [e for e in val_set if e.intent in label_ids]
 
+    label_changes: Dict[str, List[str]] = {}
     if init_from is not None:
-        if init_from.labels != labels:
-            raise FinetuneError("init_from needs the same label set; train from the base model instead")
         tokenizer = init_from.tokenizer
         model = copy.deepcopy(init_from.model).cpu()
         base = init_from.manifest.get("base_model", "unknown")
         mode = "continued"
+        if init_from.labels != labels:
+            label_changes = regrow_head(model, tokenizer, init_from.labels, labels, train_set, config.max_length, "cpu")
     else:
         base = resolve_base_model(config.base_model)
         try:
@@ -205,6 +208,7 @@ def train(
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "base_model": config.base_model if init_from is None else base,
         "training_mode": mode,
+        **({"continued_with": label_changes} if label_changes else {}),
         "train_config": config.to_dict(),
         "data_fingerprint": data_fingerprint(examples),
         "label_counts": dict(Counter(e.intent for e in examples)),

@@ -139,8 +139,11 @@ class SignalsConfig(RetrainOptions):
 class TrainingConfig(RetrainOptions):
     what: ClassVar[str] = "training"
 
-    # Continue from the champion's classifier weights when the label set is unchanged.
+    # Continue from the champion's classifier weights when the label set is unchanged (false: always from the base model).
     continue_when_labels_unchanged: bool = True
+    # ... and also when intents were added or removed: kept intents keep the champion's head rows, new ones start
+    # from their examples (finetune/head_growth.py); false: such nights train from the base model.
+    continue_when_labels_change: bool = True
     # Classifier options (finetune.TrainConfig) for continued training, merged over config.yml's.
     continued_overrides: Dict[str, Any] = field(default_factory=lambda: {"epochs": 4, "learning_rate": 5e-5, "head_learning_rate": 5e-4})
     # Classifier options applied in both modes (tests use a tiny schedule).

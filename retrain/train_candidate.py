@@ -1,6 +1,7 @@
 """Training the challenger: a normal `rasa train` on the project data plus what was learned.
 
-Continued mode (label set unchanged): the generated config gives the
+Continued mode (the default, also when intents were added or removed: the
+classifier regrows its head, finetune/head_growth.py): the generated config gives the
 classifier `init_from` = the champion's intent model (extracted from its
 archive) and the `training.continued_overrides` schedule. Rasa's graph cache
 lives in `training.cache_dir` between nights, so parts whose inputs did not
@@ -160,7 +161,10 @@ def training_mode(config: RetrainConfig, champion_model_dir: Optional[Path], lab
     champion_labels = read_manifest(champion_model_dir).get("labels") or []
     if sorted(champion_labels) != sorted(labels):
         added, removed = sorted(set(labels) - set(champion_labels)), sorted(set(champion_labels) - set(labels))
-        return "from_base", f"label set changed (added {added or 'none'}, removed {removed or 'none'})"
+        change = f"label set changed (added {added or 'none'}, removed {removed or 'none'})"
+        if not config.training.continue_when_labels_change:
+            return "from_base", change
+        return "continued", f"{change}; the champion's head regrown"
     return "continued", "label set unchanged"
 
 

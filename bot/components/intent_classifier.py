@@ -100,10 +100,13 @@ class TransformerIntentClassifier(GraphComponent, IntentClassifier):
         if not path:
             return None
         model = IntentModel.load(path, device=self.config.get("device", "auto"))
-        if model.labels != sorted({e.intent for e in examples}):
-            logger.warning("TransformerIntentClassifier: %s has another label set; training from the base model", path)
-            return None
-        logger.info("TransformerIntentClassifier: continuing from %s", path)
+        labels = sorted({e.intent for e in examples})
+        if model.labels != labels:
+            added, removed = sorted(set(labels) - set(model.labels)), sorted(set(model.labels) - set(labels))
+            logger.info("TransformerIntentClassifier: continuing from %s, its head regrown (intents added %s, removed %s)",
+                        path, added or "none", removed or "none")
+        else:
+            logger.info("TransformerIntentClassifier: continuing from %s", path)
         return model
 
     @classmethod
