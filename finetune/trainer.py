@@ -21,7 +21,7 @@ import numpy as np
 from finetune.blend import Blend, View
 from finetune.calibration import OUT_OF_SCOPE, SigmoidScaler, combine, fit_knn_weight, fit_temperature, knn_similarity, knn_vote, softmax
 from finetune.config import TrainConfig
-from finetune.data import SPLIT_RULE, Example, check_examples, data_fingerprint, stratified_split
+from finetune.data import Example, check_examples, data_fingerprint, stratified_split
 from finetune.encoding import encode, quiet_padding
 from finetune.errors import ModelLoadError
 from finetune.evaluate import expected_calibration_error
@@ -66,7 +66,6 @@ def train(
     device = runtime.pick_device(config.device)
     started = time.perf_counter()
 
-    init_from = _continuable(init_from, config, validation)
     if validation is None:
         train_set, val_set = stratified_split(examples, config.validation_fraction, config.seed)
     else:
@@ -209,7 +208,6 @@ def train(
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "base_model": config.base_model if init_from is None else base,
         "training_mode": mode,
-        "validation_split": _split_id(config) if validation is None else "given",
         **({"continued_with": label_changes} if label_changes else {}),
         "train_config": config.to_dict(),
         "data_fingerprint": data_fingerprint(examples),
@@ -348,26 +346,6 @@ def _epochs(config: TrainConfig, steps_per_epoch: int) -> int:
         return int(config.epochs)
     wanted = math.ceil(config.target_steps / max(1, steps_per_epoch))
     return int(min(config.max_epochs, max(config.min_epochs, wanted)))
-
-
-def _split_id(config: TrainConfig) -> str:
-    return f"{SPLIT_RULE} fraction={config.validation_fraction} seed={config.seed}"
-
-
-def _continuable(init_from: Optional[IntentModel], config: TrainConfig, validation) -> Optional[IntentModel]:
-    """`init_from`, or None where continuing would validate on examples it trained on.
-
-    Validation picks the best epoch and fits calibration, the kNN weight, the in-domain scaler
-    and the blend; on examples the model trained on all of them read it as better than it is.
-    """
-    if init_from is None or validation is not None:
-        return init_from
-    was = init_from.manifest.get("validation_split")
-    if was != _split_id(config):
-        logger.warning("The model to continue from was validated on another split (%s, now %s): continuing would "
-                       "validate on examples it trained on; training from the base model", was or "unrecorded", _split_id(config))
-        return None
-    return init_from
 
 
 def _optimizer(model, config: TrainConfig):

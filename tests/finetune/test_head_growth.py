@@ -54,12 +54,3 @@ def test_training_continues_from_a_model_with_other_intents(tiny_model, tiny_exa
     assert grown.manifest["continued_with"] == {"labels_added": ["refund"], "labels_removed": ["reset_password"]}
     predictions = grown.predict(list(KEPT_PARAPHRASES) + REFUND_PARAPHRASES)
     assert [p.intent for p in predictions] == list(KEPT_PARAPHRASES.values()) + ["refund", "refund"]
-
-
-def test_a_model_validated_on_another_split_is_not_continued(tiny_model, tiny_examples, caplog):
-    """Continuing it would validate on examples it trained on: its validation figures would flatter it."""
-    old = copy.copy(tiny_model)
-    old.manifest = {k: v for k, v in tiny_model.manifest.items() if k != "validation_split"}
-    model = train(tiny_examples, TrainConfig(**dict(FAST_TRAINING, epochs=1)), progress=False, init_from=old)
-    assert model.manifest["training_mode"] == "from_base"
-    assert "validated on another split" in caplog.text
