@@ -7,7 +7,7 @@ import logging
 import random
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Iterable, List, NamedTuple, Sequence, Tuple
+from typing import Dict, Iterable, List, NamedTuple, Sequence, Tuple
 
 from finetune.errors import DataError
 from kefu.core.text import clean_text
@@ -82,6 +82,58 @@ def stratified_split(
         held_out.extend(group[:n_out])
         train.extend(group[n_out:])
     return train, held_out
+
+
+# The manifest's record of a split (`split_record`); a model whose record is missing or of
+# another rule cannot be continued without validating on what it trained on.
+SPLIT_RULE = "sticky-v1"
+
+
+def split_record(train: Sequence[Example], held_out: Sequence[Example], fraction: float, seed: int) -> Dict:
+    """Which texts a model trained on and which it was validated on, as keyed hashes (no text)."""
+    return {
+        "rule": SPLIT_RULE,
+        "fraction": fraction,
+        "seed": seed,
+        "held_out": sorted({_text_key(e.text, seed) for e in held_out}),
+        "trained": sorted({_text_key(e.text, seed) for e in train}),
+    }
+
+
+def has_split_record(manifest: Dict) -> bool:
+    """Whether a model's manifest records its split, so training can continue from it (`continued_split`)."""
+    record = manifest.get("validation_split")
+    return isinstance(record, dict) and record.get("rule") == SPLIT_RULE
+
+
+def continued_split(
+    examples: Sequence[Example], record: Dict, fraction: float, seed: int
+) -> Tuple[List[Example], List[Example]]:
+    """The split for training that continues from a model with split `record`.
+
+    Every text keeps the side it had for that model, so validation never holds what the model
+    trained on: re-dealing a shuffled split did, after 86 pseudo-labels were added validation
+    read 0.983 for a model at 0.94, and the in-domain scaler fitted on it sent twice as many
+    messages to out_of_scope. New texts are split per intent as `stratified_split` splits.
+    """
+    key_seed = int(record["seed"])
+    trained, held = set(record["trained"]), set(record["held_out"])
+    train, held_out, new = [], [], []
+    for example in examples:
+        key = _text_key(example.text, key_seed)
+        if key in trained:
+            train.append(example)
+        elif key in held:
+            held_out.append(example)
+        else:
+            new.append(example)
+    new_train, new_held = stratified_split(new, fraction, seed)
+    return train + new_train, held_out + new_held
+
+
+def _text_key(text: str, seed: int) -> str:
+    key = str(seed).encode()
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8, key=key).hexdigest()
 
 
 def data_fingerprint(examples: Sequence[Example]) -> str:

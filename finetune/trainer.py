@@ -21,7 +21,7 @@ import numpy as np
 from finetune.blend import Blend, View
 from finetune.calibration import OUT_OF_SCOPE, SigmoidScaler, combine, fit_knn_weight, fit_temperature, knn_similarity, knn_vote, softmax
 from finetune.config import TrainConfig
-from finetune.data import Example, check_examples, data_fingerprint, stratified_split
+from finetune.data import SPLIT_RULE, Example, check_examples, continued_split, data_fingerprint, has_split_record, split_record, stratified_split
 from finetune.encoding import encode, quiet_padding
 from finetune.errors import ModelLoadError
 from finetune.evaluate import expected_calibration_error
@@ -66,10 +66,16 @@ def train(
     device = runtime.pick_device(config.device)
     started = time.perf_counter()
 
-    if validation is None:
-        train_set, val_set = stratified_split(examples, config.validation_fraction, config.seed)
-    else:
+    init_from = _continuable(init_from, validation)
+    if validation is not None:
         train_set, val_set = list(examples), [e for e in validation if e.text]
+        split = {"rule": "given"}
+    else:
+        if init_from is not None:
+            train_set, val_set = continued_split(examples, init_from.manifest["validation_split"], config.validation_fraction, config.seed)
+        else:
+            train_set, val_set = stratified_split(examples, config.validation_fraction, config.seed)
+        split = split_record(train_set, val_set, config.validation_fraction, config.seed)
     labels = sorted({e.intent for e in train_set})
     label_ids = {label: i for i, label in enumerate(labels)}
     val_set = [e for e in val_set if e.intent in label_ids]
@@ -209,6 +215,7 @@ def train(
         "base_model": config.base_model if init_from is None else base,
         "training_mode": mode,
         **({"continued_with": label_changes} if label_changes else {}),
+        "validation_split": split,
         "train_config": config.to_dict(),
         "data_fingerprint": data_fingerprint(examples),
         "label_counts": dict(Counter(e.intent for e in examples)),
@@ -346,6 +353,21 @@ def _epochs(config: TrainConfig, steps_per_epoch: int) -> int:
         return int(config.epochs)
     wanted = math.ceil(config.target_steps / max(1, steps_per_epoch))
     return int(min(config.max_epochs, max(config.min_epochs, wanted)))
+
+
+def _continuable(init_from: Optional[IntentModel], validation) -> Optional[IntentModel]:
+    """`init_from`, or None where its split is unknown and continuing would validate on what it trained on.
+
+    Validation picks the best epoch and fits calibration, the kNN weight, the in-domain scaler
+    and the blend; on examples the model trained on, all of them read it as better than it is.
+    """
+    if init_from is None or validation is not None:
+        return init_from
+    if not has_split_record(init_from.manifest):
+        logger.warning("The model to continue from has no record of its validation split (models before kefu's "
+                       "%s split): continuing would validate on examples it trained on; training from the base model", SPLIT_RULE)
+        return None
+    return init_from
 
 
 def _optimizer(model, config: TrainConfig):

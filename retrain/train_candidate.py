@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import yaml
 
 from finetune import INTENT_MANIFEST, read_manifest
+from finetune.data import has_split_record
 from kefu.core.archives import rasa_executable
 from retrain.config import RetrainConfig, RetrainError
 
@@ -158,7 +159,11 @@ def training_mode(config: RetrainConfig, champion_model_dir: Optional[Path], lab
         return "from_base", "continued training is switched off"
     if champion_model_dir is None:
         return "from_base", "the champion has no kefu intent model"
-    champion_labels = read_manifest(champion_model_dir).get("labels") or []
+    manifest = read_manifest(champion_model_dir)
+    if not has_split_record(manifest):
+        return "from_base", ("the champion's classifier has no record of its validation split "
+                             "(continuing would validate on what it trained on)")
+    champion_labels = manifest.get("labels") or []
     if sorted(champion_labels) != sorted(labels):
         added, removed = sorted(set(labels) - set(champion_labels)), sorted(set(champion_labels) - set(labels))
         change = f"label set changed (added {added or 'none'}, removed {removed or 'none'})"

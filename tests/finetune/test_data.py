@@ -1,7 +1,7 @@
 import pytest
 
 from finetune import DataError, Example, load_nlu_examples
-from finetune.data import check_examples, clean_text, stratified_split
+from finetune.data import check_examples, clean_text, continued_split, split_record, stratified_split
 
 
 def test_loads_rasa_yaml_with_entities_stripped(tiny_examples):
@@ -40,6 +40,27 @@ def test_split_keeps_one_example_intents_in_training():
     train, held_out = stratified_split(examples, 0.2, seed=1)
     assert Example("only one", "rare") in train
     assert len(held_out) == 2 and all(e.intent == "greet" for e in held_out)
+
+
+def test_a_continued_split_never_validates_on_what_the_model_trained_on():
+    """Nights add data and continue from the champion: its training examples stay out of validation."""
+    intents = ["greet", "order_status", "refund", "thanks"]
+    before = [Example(f"message {i} about {intent}", intent) for intent in intents for i in range(40)]
+    added = [Example(f"new message {i} about {intent}", intent) for intent in intents for i in range(15)]
+    added += [Example(f"gift wrap question {i}", "gift_wrap") for i in range(5)]
+    train_before, held_before = stratified_split(before, 0.25, seed=42)
+    record = split_record(train_before, held_before, 0.25, seed=42)
+    assert "message 1 about greet" not in str(record)  # hashes, no customer text in the manifest
+
+    train_after, held_after = continued_split(list(reversed(before + added)), record, 0.25, seed=42)
+    assert not set(train_before) & set(held_after)
+    assert set(held_before) <= set(held_after)
+    # new examples are split as a fresh split would split them: a share of each intent, the new one included
+    held_new = set(held_after) - set(held_before)
+    for intent in intents + ["gift_wrap"]:
+        assert any(e.intent == intent for e in held_new)
+        assert any(e.intent == intent and e in set(added) for e in train_after)
+    assert sorted(train_after + held_after) == sorted(before + added)
 
 
 def test_undecodable_bytes_become_replacement_characters():

@@ -54,3 +54,20 @@ def test_training_continues_from_a_model_with_other_intents(tiny_model, tiny_exa
     assert grown.manifest["continued_with"] == {"labels_added": ["refund"], "labels_removed": ["reset_password"]}
     predictions = grown.predict(list(KEPT_PARAPHRASES) + REFUND_PARAPHRASES)
     assert [p.intent for p in predictions] == list(KEPT_PARAPHRASES.values()) + ["refund", "refund"]
+
+
+def test_continued_training_keeps_the_champions_validation_split(tiny_model, tiny_examples):
+    examples = list(tiny_examples) + [Example(t, "refund") for t in REFUND]
+    grown = train(examples, TrainConfig(**dict(FAST_TRAINING, epochs=1)), progress=False, init_from=tiny_model)
+    old, new = tiny_model.manifest["validation_split"], grown.manifest["validation_split"]
+    assert set(old["held_out"]) <= set(new["held_out"]) and set(old["trained"]) <= set(new["trained"])
+    assert not set(new["held_out"]) & set(new["trained"])
+
+
+def test_a_model_without_a_recorded_split_is_not_continued(tiny_model, tiny_examples, caplog):
+    """Continuing it would validate on examples it trained on: its validation figures would flatter it."""
+    old = copy.copy(tiny_model)
+    old.manifest = {k: v for k, v in tiny_model.manifest.items() if k != "validation_split"}
+    model = train(tiny_examples, TrainConfig(**dict(FAST_TRAINING, epochs=1)), progress=False, init_from=old)
+    assert model.manifest["training_mode"] == "from_base"
+    assert "no record of its validation split" in caplog.text
