@@ -14,7 +14,7 @@ import math
 import time
 from collections import Counter
 from datetime import datetime, timezone
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -67,15 +67,7 @@ def train(
     started = time.perf_counter()
 
     init_from = _continuable(init_from, validation)
-    if validation is not None:
-        train_set, val_set = list(examples), [e for e in validation if e.text]
-        split = {"rule": "given"}
-    else:
-        if init_from is not None:
-            train_set, val_set = continued_split(examples, init_from.manifest["validation_split"], config.validation_fraction, config.seed)
-        else:
-            train_set, val_set = stratified_split(examples, config.validation_fraction, config.seed)
-        split = split_record(train_set, val_set, config.validation_fraction, config.seed)
+    train_set, val_set, split = _split(examples, validation, init_from, config)
     labels = sorted({e.intent for e in train_set})
     label_ids = {label: i for i, label in enumerate(labels)}
     val_set = [e for e in val_set if e.intent in label_ids]
@@ -353,6 +345,18 @@ def _epochs(config: TrainConfig, steps_per_epoch: int) -> int:
         return int(config.epochs)
     wanted = math.ceil(config.target_steps / max(1, steps_per_epoch))
     return int(min(config.max_epochs, max(config.min_epochs, wanted)))
+
+
+def _split(examples: Sequence[Example], validation: Optional[Sequence[Example]], init_from: Optional[IntentModel],
+           config: TrainConfig) -> Tuple[List[Example], List[Example], Dict]:
+    """Training and validation examples, and the record of the split the manifest keeps."""
+    if validation is not None:
+        return list(examples), [e for e in validation if e.text], {"rule": "given"}
+    if init_from is not None:
+        train_set, val_set = continued_split(examples, init_from.manifest["validation_split"], config.validation_fraction, config.seed)
+    else:
+        train_set, val_set = stratified_split(examples, config.validation_fraction, config.seed)
+    return train_set, val_set, split_record(train_set, val_set, config.validation_fraction, config.seed)
 
 
 def _continuable(init_from: Optional[IntentModel], validation) -> Optional[IntentModel]:
