@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -40,20 +40,32 @@ def calibration_set(pairs: Sequence[QAPair], negatives: Sequence[str], config: I
                     folds: int = 3, top_k: int = 5, seed: int = 42, unanswerable_fraction: float = 0.15,
                     split: Optional[Tuple[Sequence[QAPair], Sequence[QAPair]]] = None,
                     intent_examples: Sequence[Tuple[str, str]] = ()) -> CalibrationSet:
-    """Searches held-out questions against probe indexes built without them.
+    """Searches held-out questions against probe indexes built without them (see `calibration_sets`)."""
+    return calibration_sets(pairs, negatives, config, embedder, folds, top_k, seed, unanswerable_fraction, split,
+                            intent_examples)[config.answer_text_weight]
+
+
+def calibration_sets(pairs: Sequence[QAPair], negatives: Sequence[str], config: IndexConfig, embedder: Embedder,
+                     folds: int = 3, top_k: int = 5, seed: int = 42, unanswerable_fraction: float = 0.15,
+                     split: Optional[Tuple[Sequence[QAPair], Sequence[QAPair]]] = None,
+                     intent_examples: Sequence[Tuple[str, str]] = (),
+                     answer_text_weights: Sequence[float] = ()) -> Dict[float, CalibrationSet]:
+    """Held-out evidence per answer-text weight: `config.answer_text_weight` and each of `answer_text_weights`.
 
     In each fold a share of the answers (`unanswerable_fraction`) is left out
     of the probe index altogether, so their held-out questions are realistic
     unanswerable questions: on-topic, worded like the rest, with no right
     answer to find. `split` = (index material, held-out questions) replaces
     the folds, for an embedding model adapted on part of the data (only
-    questions it never saw are fair calibration evidence).
+    questions it never saw are fair calibration evidence). The weights share
+    the probe indexes: only the ranking differs (IndexConfig.answer_text_weight).
     """
     rng = random.Random(seed)
     splits = [split] if split is not None else _folds(pairs, folds, rng)
     memo = MemoEmbedder(embedder)
     config = replace(config, kind="flat")
-    evidence = _Evidence()
+    weights = list(dict.fromkeys([config.answer_text_weight, *answer_text_weights]))
+    evidence = {weight: _Evidence() for weight in weights}
     for number, (kept, held) in enumerate(splits):
         if not held:
             continue
@@ -61,11 +73,19 @@ def calibration_set(pairs: Sequence[QAPair], negatives: Sequence[str], config: I
         left_out = set(rng.sample(answers, int(len(answers) * unanswerable_fraction)))
         probe = QAIndex.build([p for p in kept if normalize_text(p.answer) not in left_out], config, embedder=memo, progress=False,
                               intent_examples=intent_examples)
-        evidence.collect(probe, [p.question for p in held],
-                         [None if normalize_text(p.answer) in left_out else normalize_text(p.answer) for p in held], top_k)
-        if number == 0 and negatives:
-            evidence.collect(probe, list(negatives), [None] * len(negatives), top_k)
-    return evidence.arrays()
+        for weight in weights:
+            probe.config.answer_text_weight = weight
+            evidence[weight].collect(probe, [p.question for p in held],
+                                     [None if normalize_text(p.answer) in left_out else normalize_text(p.answer) for p in held], top_k)
+            if number == 0 and negatives:
+                evidence[weight].collect(probe, list(negatives), [None] * len(negatives), top_k)
+    return {weight: collected.arrays() for weight, collected in evidence.items()}
+
+
+def held_out_top1(evidence: CalibrationSet) -> float:
+    """Share of the held-out questions with an answer in the probe index whose best answer was the right one."""
+    answerable = evidence.answerable.astype(bool)
+    return float(evidence.correct[answerable].mean()) if answerable.any() else 0.0
 
 
 def _folds(pairs: Sequence[QAPair], folds: int, rng: random.Random) -> List[Tuple[List[QAPair], List[QAPair]]]:

@@ -10,7 +10,7 @@ directory (the decision as an extra JSON file of the index).
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import logging
 import random
 from dataclasses import dataclass, field
@@ -22,7 +22,7 @@ import numpy as np
 from kefu.core.options import Options
 from kefu.core.payloads import KB_NONE, RETRIEVAL_INTENT, ROUTE_CLARIFY, ROUTE_NONE, KBCandidate, KBResult, no_scripted_intent
 from retrieval.adapt import AdaptConfig, adapt
-from retrieval.calibration import calibration_set
+from retrieval.calibration import calibration_set, calibration_sets, held_out_top1
 from retrieval.config import IndexConfig
 from retrieval.decision import OVERRIDE_INTENT_BELOW, DecisionModel, margins
 from retrieval.embedder import Embedder
@@ -66,6 +66,14 @@ class KBConfig(Options):
     # The multilingual view's answer head also learns the intents' examples (NLU data given to the build),
     # so a message of a scripted intent does not look like a confident answer.
     head_learns_intents: bool = True
+    # Answer-text weights (IndexConfig.answer_text_weight) tried on the calibration's held-out questions at
+    # build: the index's own weight is kept unless another puts the right answer first for at least
+    # `answer_text_weight_gain` more of them. Answer texts that read like the questions' answers (a shop's
+    # FAQ: 1.0 chosen on development sets, see IndexConfig) help; terse ones (BANKING77's category names
+    # standing in for answers) pull the ranking away from ~130 questions per answer: held-out top-1 0.840
+    # frozen / 0.897 adapted at 1.0 against 0.928 adapted at 0. Empty: the index's weight, untried.
+    answer_text_weights: List[float] = field(default_factory=lambda: [0.0, 0.5, 1.0])
+    answer_text_weight_gain: float = 0.01
     # Each answer's questions are split into this many folds for calibration.
     calibration_folds: int = 3
     # Share of answers left out of each calibration probe index, whose questions
@@ -91,6 +99,8 @@ class KBConfig(Options):
         self.require(0.0 <= self.suggest_from <= 1.0 and self.suggest_count >= 1, "suggest_from must be in [0, 1] and suggest_count >= 1")
         self.require(self.top_k >= 1 and self.calibration_folds >= 2, "top_k must be >= 1 and calibration_folds >= 2")
         self.require(0.0 <= self.calibration_unanswerable < 1.0, "calibration_unanswerable must be in [0, 1)")
+        self.require(all(float(w) >= 0.0 for w in self.answer_text_weights) and 0.0 <= self.answer_text_weight_gain < 1.0,
+                     "answer_text_weights must be >= 0 and answer_text_weight_gain in [0, 1)")
         self.index_config()
         self.adapt_config()
 
@@ -133,10 +143,15 @@ class KnowledgeBase:
                 split = (adaptation.train_pairs_used, adaptation.held_out_pairs)
                 frozen = base  # the second view's calibration (fit_decision)
         intent_examples = [(t, i) for t, i in intent_examples if i != config.retrieval_intent] if config.head_learns_intents else []
-        decision = fit_decision(pairs, negatives, config, index_config, embedder, split, intent_examples, frozen=frozen)
+        weight, tried, decision = fit_ranking_and_decision(pairs, negatives, config, index_config, embedder, split, intent_examples,
+                                                           frozen=frozen)
+        index_config = dataclasses.replace(index_config, answer_text_weight=weight)
         index = QAIndex.build(pairs, index_config, embedder=embedder, progress=progress, intent_examples=intent_examples)
         if adaptation is not None:
             index.stats["adaptation"] = adaptation.to_dict()
+        if len(tried) > 1:
+            index.stats["answer_text_weight"] = {"chosen": weight, "held_out_top1": {str(w): round(t, 4) for w, t in tried.items()}}
+            logger.info("Answer-text weight %s (held-out top-1 by weight: %s)", weight, index.stats["answer_text_weight"]["held_out_top1"])
         index.stats["decision"] = decision.stats
         logger.info("Knowledge base: %s (%s); decision: %s", index.describe(), index.kind, decision.to_dict())
         return cls(index, decision, config)
@@ -198,7 +213,19 @@ class KnowledgeBase:
 def fit_decision(pairs: Sequence[QAPair], negatives: Sequence[str], config: KBConfig, index_config: IndexConfig,
                  embedder: Embedder, split=None, intent_examples: Sequence[Tuple[str, str]] = (),
                  frozen: Optional[Embedder] = None) -> DecisionModel:
-    """Fits the decision on held-out questions (k-fold, see retrieval.calibration) and negative messages.
+    """The decision for `index_config` as it is (no answer-text weight tried; see `fit_ranking_and_decision`)."""
+    config = dataclasses.replace(config, answer_text_weights=[])
+    return fit_ranking_and_decision(pairs, negatives, config, index_config, embedder, split, intent_examples, frozen)[2]
+
+
+def fit_ranking_and_decision(pairs: Sequence[QAPair], negatives: Sequence[str], config: KBConfig, index_config: IndexConfig,
+                             embedder: Embedder, split=None, intent_examples: Sequence[Tuple[str, str]] = (),
+                             frozen: Optional[Embedder] = None) -> Tuple[float, Dict[float, float], DecisionModel]:
+    """(answer-text weight, held-out top-1 per weight tried, decision fitted for that weight).
+
+    The weight: `index_config`'s unless one of `config.answer_text_weights` beats its held-out top-1 by
+    `config.answer_text_weight_gain` (the best such). The decision is fitted on held-out questions
+    (k-fold, see retrieval.calibration) and negative messages.
 
     A held-out question is a positive when its best answer is the right one
     and a negative otherwise (a wrong answer is what the threshold prevents).
@@ -210,17 +237,26 @@ def fit_decision(pairs: Sequence[QAPair], negatives: Sequence[str], config: KBCo
     """
     rng = random.Random(config.seed)
     negatives = rng.sample(list(negatives), min(len(negatives), config.max_calibration_negatives))
-    held_out = functools.partial(calibration_set, pairs, negatives, index_config, folds=config.calibration_folds, top_k=config.top_k,
-                                 seed=config.seed, unanswerable_fraction=config.calibration_unanswerable, intent_examples=intent_examples)
-    evidence = held_out(embedder, split=split)
+    configured = index_config.answer_text_weight
+    candidates = [float(w) for w in config.answer_text_weights] if index_config.index_answers else []
+    by_weight = calibration_sets(pairs, negatives, index_config, embedder, folds=config.calibration_folds, top_k=config.top_k,
+                                 seed=config.seed, unanswerable_fraction=config.calibration_unanswerable, intent_examples=intent_examples,
+                                 split=split, answer_text_weights=candidates)
+    tried = {w: held_out_top1(e) for w, e in by_weight.items()}
+    best = max(tried, key=lambda w: (tried[w], w == configured))
+    weight = best if tried[best] >= tried[configured] + config.answer_text_weight_gain else configured
+    evidence = by_weight[weight]
     if not evidence.answerable.any():
         logger.warning("Too little Q&A data to calibrate the knowledge-base decision (no answer has two questions); "
                        "using conservative defaults.")
-        return DecisionModel()
+        return configured, tried, DecisionModel()
     second = None
     if split is not None and frozen is not None and evidence.second_view.any():
-        folds = held_out(frozen)
+        folds = calibration_set(pairs, negatives, dataclasses.replace(index_config, answer_text_weight=weight), frozen,
+                                folds=config.calibration_folds, top_k=config.top_k, seed=config.seed,
+                                unanswerable_fraction=config.calibration_unanswerable, intent_examples=intent_examples)
         rows = folds.second_view.astype(bool)
         second = (folds.best[rows], folds.margin[rows], folds.correct[rows], folds.answerable[rows])
-    return DecisionModel.fit_by_view(evidence.best, evidence.margin, evidence.correct, evidence.second_view, evidence.answerable,
-                                     config.answer_precision, config.clarify_precision, second_evidence=second)
+    return weight, tried, DecisionModel.fit_by_view(evidence.best, evidence.margin, evidence.correct, evidence.second_view,
+                                                    evidence.answerable, config.answer_precision, config.clarify_precision,
+                                                    second_evidence=second)

@@ -96,6 +96,10 @@ def _build(args) -> int:
     index = kb.index
     if "adaptation" in index.stats:
         print(f"Adaptation: {index.stats['adaptation']['message']}")
+    if "answer_text_weight" in index.stats:
+        chosen = index.stats["answer_text_weight"]
+        print(f"Answer-text weight: {chosen['chosen']} (held-out top-1 by weight: "
+              + ", ".join(f"{w} {t:.3f}" for w, t in chosen["held_out_top1"].items()) + ")")
     _print_merges(index.merges)
     kb.save(args.out)
     print(f"Built {index.kind} index of {index.describe()} ({index.embedder.dimension}-d, model {index.embedder.name}, "
