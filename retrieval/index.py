@@ -126,13 +126,13 @@ class QAIndex:
             if encoder is not None:
                 multilingual = MultilingualView.build(encoder, ids, [fold(p.question) for p in kept], config)
                 multilingual.set_intent_examples([fold(t) for t, _ in intent_examples], [i for _, i in intent_examples])
-                multilingual.set_entries(dict(zip(ids.tolist(), kept)), refit=True, lazy=True)
+                multilingual.set_entries(dict(zip(ids.tolist(), kept)), refit=True)
         lexical = None
         if config.lexical == "on" or (config.lexical == "auto" and poorly_read and multilingual is None):
             lexical = LexicalScorer.build(ids, [fold(p.question) for p in kept])
         stats["lexical"] = lexical is not None
         stats["multilingual"] = multilingual.name if multilingual is not None else None
-        stats["multilingual_head"] = multilingual is not None and multilingual.has_head
+        stats["multilingual_head"] = multilingual is not None and multilingual.head is not None
         stats["questions_poorly_read"] = round(float((coverage < config.lexical_min_coverage).mean()), 4)
         index = cls(embedder, index_vectors, dict(zip(ids.tolist(), kept)), config, next_id=len(kept), stats=stats, lexical=lexical,
                     multilingual=multilingual)
@@ -202,7 +202,7 @@ class QAIndex:
         """The multilingual view's answer head learns the entries as they are now."""
         if self.multilingual is not None:
             self.multilingual.set_entries(self.pairs, refit=True)
-            self.stats["multilingual_head"] = self.multilingual.has_head
+            self.stats["multilingual_head"] = self.multilingual.head is not None
 
     def _reindex_orphaned_answers(self) -> None:
         """Keeps answer-text entries in step with the questions: one per answer that still has questions."""

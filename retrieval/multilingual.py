@@ -93,11 +93,7 @@ class MultilingualView:
     def __init__(self, encoder: SentenceEncoder, vectors: VectorIndex, head: Optional[AnswerHead] = None, head_share: float = 0.0):
         self.encoder = encoder
         self.vectors = vectors
-        self._head = head
-        # (vectors, labels) the head is still to learn: fitted on first use (`head`), so a calibration probe
-        # index whose messages the view never scores (English, read by the main model) costs no fit
-        # (a 10k-example banking intent set: 28 s per probe).
-        self._head_pending: Optional[Tuple[np.ndarray, list]] = None
+        self.head = head
         self.head_share = head_share
         # Entry id -> answer topic and answer language; set by the index that owns the view (`set_entries`).
         self.topics: Dict[int, str] = {}
@@ -137,11 +133,8 @@ class MultilingualView:
         self.intent_vectors = self.encode(texts) if len(texts) else np.zeros((0, self.vectors.dimension), dtype=np.float32)
         self.intent_names = [INTENT_CLASS + name for name in intents]
 
-    def set_entries(self, pairs: Mapping[int, QAPair], refit: bool, lazy: bool = False) -> None:
-        """The entries' answer topics and languages; `refit` trains the head again on the current entries (after a build or a change).
-
-        `lazy`: the head is fitted when first needed (a new build: saving or a query the view scores), not now.
-        """
+    def set_entries(self, pairs: Mapping[int, QAPair], refit: bool) -> None:
+        """The entries' answer topics and languages; `refit` trains the head again on the current entries (after a build or a change)."""
         self.topics, self.languages = answer_topics(pairs), answer_languages(pairs)
         self._members: Dict[str, list] = defaultdict(list)
         for entry, topic in self.topics.items():
@@ -150,23 +143,7 @@ class MultilingualView:
             ids = np.asarray(sorted(self.topics), dtype=np.int64)
             vectors = np.vstack([self.vectors.reconstruct(ids), self.intent_vectors])
             labels = [self.topics[i] for i in ids.tolist()] + self.intent_names
-            self._head = None
-            self._head_pending = (vectors, labels) if self.head_share > 0 and self.topics and len(set(labels)) >= 2 else None
-            if not lazy:
-                self.head  # noqa: B018 (fits it now: a live change must not make the next customer wait)
-
-    @property
-    def head(self) -> Optional[AnswerHead]:
-        """The answer head, fitted here the first time it is needed after `set_entries(refit=True)`."""
-        if self._head_pending is not None:
-            vectors, labels = self._head_pending
-            self._head, self._head_pending = AnswerHead.fit(vectors, labels), None
-        return self._head
-
-    @property
-    def has_head(self) -> bool:
-        """Whether the view has (or will fit on first use) an answer head, without fitting it."""
-        return self._head is not None or self._head_pending is not None
+            self.head = AnswerHead.fit(vectors, labels) if self.head_share > 0 and self.topics else None
 
     def scores(self, vector: np.ndarray, k: int, also: Sequence[int] = (), language: Optional[str] = None) -> Tuple[Dict[int, float], Dict[int, float]]:
         """({entry id: view score} of the k nearest entries and the head's likeliest topics, the scores of the entries in `also`).

@@ -138,19 +138,3 @@ def test_the_head_learns_the_intents_so_their_messages_do_not_look_like_answers(
     assert loaded.search(query, k=1)[0].answers[0].score == pytest.approx(taught.search(query, k=1)[0].answers[0].score, abs=1e-5)
     loaded.add([QAPair("size-zh-a", "尺码表在哪里", "每个商品页面的尺码选择下方都有“尺码指南”。")], progress=False)
     assert "intent:order_status" in set(loaded.multilingual.head.model.classes_)  # a refit keeps the intents
-
-
-def test_a_new_build_fits_its_answer_head_once_and_only_when_needed(embedder, monkeypatch, tmp_path):
-    """Calibration builds several probe indexes searched in English; none of them may pay for a head it never uses."""
-    from retrieval.multilingual import AnswerHead
-
-    fits, original = [], AnswerHead.fit
-    monkeypatch.setattr(AnswerHead, "fit", classmethod(lambda cls, vectors, topics: (fits.append(len(topics)), original(vectors, topics))[1]))
-    index = build(pairs(), IndexConfig(kind="flat"), embedder=embedder, progress=False)
-    assert index.stats["multilingual_head"] and index.search("what does delivery cost", k=3)[0].answers and fits == []
-    assert best(index, "退货要怎么弄").startswith("收货后30天内") and len(fits) == 1
-    index.save(tmp_path / "searched")
-    assert len(fits) == 1
-    unsearched = build(pairs(), IndexConfig(kind="flat"), embedder=embedder, progress=False)
-    loaded = QAIndex.load(unsearched.save(tmp_path / "kb"), embedder=embedder)
-    assert len(fits) == 2 and loaded.multilingual.head is not None and best(loaded, "退货要怎么弄").startswith("收货后30天内")
