@@ -1,7 +1,7 @@
 """Throughput side by side: kefu (`kefu run`), the same project on Rasa's DIET pipeline, a stock `rasa init` bot.
 
     flock /tmp/kefu-cpu.lock .venv/bin/python bench/throughput.py [--seconds 20] [--levels 1 2 4 8 16]
-        [--kefu-model M] [--workers 1 2] [--caches on off] [--bots kefu diet init]
+        [--kefu-model M] [--workers 1 2] [--caches on off] [--tracker-cache on off] [--bots kefu diet init]
     flock /tmp/kefu-cpu.lock .venv/bin/python bench/throughput.py --train-only    # the two comparison models
 
 One run, one load tool, every bot in turn on this machine (REST channel
@@ -17,7 +17,9 @@ Rows:
   `--kefu-model` (default: KEFU_TEST_MODEL, else the newest in models/), once per
   `--workers` value and `--caches` setting (off: KEFU_INFERENCE_CACHE=0, every
   message runs the transformers and TED, as when no text or dialogue state
-  repeats); conversation: hi, where is my order, 104233, thanks, bye.
+  repeats) and `--tracker-cache` setting (off: KEFU_TRACKER_CACHE=0, every
+  message reads its conversation back from the store, as stock Rasa does);
+  conversation: hi, where is my order, 104233, thanks, bye.
 - kefu + DIET: the same, on a model trained with bench/configs/diet.yml's pipeline
   and config.yml's policies (same domain, stories, rules, NLG, actions).
 - rasa init: `rasa init --no-prompt`'s bot served by plain `rasa run` (in-memory
@@ -378,6 +380,8 @@ def main() -> None:
                         help="Rasa workers for the kefu rows (`kefu run --workers`; 0: its default), one row each")
     parser.add_argument("--caches", nargs="+", choices=("on", "off"), default=["on", "off"],
                         help="kefu rows: with the inference caches (KEFU_INFERENCE_CACHE default) and/or without (0), one row each")
+    parser.add_argument("--tracker-cache", nargs="+", choices=("on", "off"), default=["on"],
+                        help="kefu's copy of each conversation in the Rasa worker (bot/tracker_cache.py); off: KEFU_TRACKER_CACHE=0")
     parser.add_argument("--kefu-model", help="kefu archive (default: KEFU_TEST_MODEL, else the newest in models/)")
     parser.add_argument("--diet-model", help="kefu + DIET archive (default: trained once into --cache)")
     parser.add_argument("--cache", type=Path, default=CACHE, help="where the comparison models are kept")
@@ -398,16 +402,21 @@ def main() -> None:
     if "kefu" in args.bots and not kefu:
         parser.error("no kefu model: pass --kefu-model (or set KEFU_TEST_MODEL, or train one into models/)")
 
-    def label(bot: str, workers: int, cache: str) -> str:
-        return bot + (f" ({workers} workers)" if workers else "") + (", caches off" if cache == "off" else "")
+    def label(bot: str, workers: int, cache: str, tracker: str) -> str:
+        return (bot + (f" ({workers} workers)" if workers else "") + (", caches off" if cache == "off" else "")
+                + (", tracker cache off" if tracker == "off" else ""))
 
-    plan = [(label("kefu", w, c), Path(kefu), w, c) for c in args.caches for w in args.workers if "kefu" in args.bots]
-    plan += [(label("kefu + DIET", w, c), diet, w, c) for c in args.caches for w in args.workers if "diet" in args.bots]
+    plan = [(label("kefu", w, c, t), Path(kefu), w, c, t)
+            for t in args.tracker_cache for c in args.caches for w in args.workers if "kefu" in args.bots]
+    plan += [(label("kefu + DIET", w, c, t), diet, w, c, t)
+             for t in args.tracker_cache for c in args.caches for w in args.workers if "diet" in args.bots]
     rows = []
-    for name, model, workers, cache in plan:
+    for name, model, workers, cache, tracker in plan:
         workdir = Path(tempfile.mkdtemp(prefix="kefu-bench-throughput-"))
-        os.environ.pop("KEFU_WORKERS", None)
-        os.environ.pop("KEFU_INFERENCE_CACHE", None)
+        for var in ("KEFU_WORKERS", "KEFU_INFERENCE_CACHE", "KEFU_TRACKER_CACHE"):
+            os.environ.pop(var, None)
+        if tracker == "off":
+            os.environ["KEFU_TRACKER_CACHE"] = "0"  # the Rasa workers read every conversation from the store
         if workers:
             os.environ["KEFU_WORKERS"] = str(workers)  # read by `kefu run` as the default of --workers
         if cache == "off":
@@ -420,7 +429,7 @@ def main() -> None:
             asyncio.run(_wait_model_loaded(server.rasa_url))
             up = round(time.monotonic() - started, 1)
             row = measure(name, server.rasa_url, KEFU_CONVERSATION, args.levels, args.seconds, args.close)
-            row.update(model=str(model), up_s=up, memory=memory(server.process.pid), caches=cache)
+            row.update(model=str(model), up_s=up, memory=memory(server.process.pid), caches=cache, tracker_cache=tracker)
             if args.profile:
                 row["profile"] = profile_under_load(server, args.profile, args.out, name, args.close)
             rows.append(row)

@@ -34,6 +34,17 @@ def test_the_same_answers_pass_and_fail_with_the_same_message(monkeypatch):
     monkeypatch.setattr(RemoteAction, "_validate_action_result", RemoteAction._validate_action_result)
     # install() wraps TED's prediction too: restored after the test.
     monkeypatch.setattr(TEDPolicy, "predict_action_probabilities", TEDPolicy.predict_action_probabilities)
+    # ... and the event-class lookup and the SQL tracker store's retrieval and save.
+    from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.shared.core.events import Event
+
+    monkeypatch.setattr(Event, "resolve_by_type", Event.__dict__["resolve_by_type"])
+    monkeypatch.setattr(SQLTrackerStore, "retrieve", SQLTrackerStore.retrieve)
+    monkeypatch.setattr(SQLTrackerStore, "save", SQLTrackerStore.save)
+    monkeypatch.setattr(EndpointConfig, "session", EndpointConfig.session)
+    from rasa.core.agent import Agent
+
+    monkeypatch.setattr(Agent, "load_model", Agent.load_model)
     monkeypatch.setattr(speedups, "_installed", False)
     speedups.install()
     speedups.install()  # idempotent
@@ -194,3 +205,52 @@ def test_rasa_gets_the_faster_load_when_it_imports_kefus_components():
     import bot.components  # noqa: F401  (what Rasa does when it reads config.yml)
 
     assert hasattr(RasaModel.__dict__["load"].__func__, "__wrapped__")
+
+
+# ---------------------------------------------------------------- event classes
+def test_every_event_type_resolves_to_the_class_rasas_walk_finds(monkeypatch):
+    from rasa.shared.core.events import ActionExecuted, Event
+    from rasa.shared.utils.common import all_subclasses
+
+    original = Event.__dict__["resolve_by_type"].__func__
+    monkeypatch.setattr(Event, "resolve_by_type", speedups._remembered_event_classes(original))
+    names = {cls.type_name for cls in all_subclasses(Event)}
+    assert len(names) > 20
+    for _ in range(2):  # the first lookup walks, the second is remembered
+        assert {name: Event.resolve_by_type(name) for name in names} == {name: original(name) for name in names}
+    assert Event.resolve_by_type("topic") is None
+    assert Event.resolve_by_type("no_such_event", ActionExecuted) is ActionExecuted
+    with pytest.raises(ValueError, match="Unknown event name 'no_such_event'"):
+        Event.resolve_by_type("no_such_event")
+    event = Event.from_parameters({"event": "slot", "name": "order_number", "value": "104233"})
+    assert (type(event).__name__, event.key, event.value) == ("SlotSet", "order_number", "104233")
+
+
+# ---------------------------------------------------------------- the collector and a loaded model
+def test_a_loaded_model_is_out_of_the_collectors_sight_and_a_replaced_one_is_still_freed():
+    import gc
+    import types
+    import weakref
+
+    class Model:
+        pass
+
+    loaded = []
+
+    def load_model(agent, path):
+        model = Model()
+        model.itself = model  # a cycle: only the collector frees it, as a real model's modules
+        agent.model = model
+        loaded.append(weakref.ref(model))
+
+    load = speedups._frozen_after_load(load_model)
+    agent = types.SimpleNamespace()
+    try:
+        load(agent, "first.tar.gz")
+        assert gc.get_freeze_count() > 0
+        assert not any(o is agent.model for o in gc.get_objects())  # full collections no longer walk it
+        load(agent, "second.tar.gz")  # a new model replaces it
+        assert loaded[0]() is None  # the first model was collected, not kept frozen for ever
+        assert loaded[1]() is agent.model
+    finally:
+        gc.unfreeze()
