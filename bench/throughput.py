@@ -281,7 +281,7 @@ def measure(name: str, url: str, conversation: Sequence[str], levels: Sequence[i
 
 # Where a Rasa server sample goes: the first rule whose pattern is in the stack (frames as py-spy writes them).
 STAGES = (
-    ("tracker store (SQL)", ("tracker_store.py",)),
+    ("tracker store (SQL)", ("tracker_store.py", "bot/tracker_cache.py")),
     ("lock store", ("lock_store.py",)),
     ("NLG", ("bot/nlg.py", "rasa/core/nlg/")),
     ("action server call (Rasa side)", ("rasa/utils/endpoints.py", "(rasa/core/actions/action.py")),
