@@ -103,6 +103,8 @@ class KeptConversations:
 
 
 def kept_conversations(store: Any) -> KeptConversations:
+    """The store's copies, made on its first use; that first use also pools its SQLite connections (the methods
+    are patched on Rasa's class, so there is no constructor of ours to do it in)."""
     kept = store.__dict__.get(_KEPT)
     if kept is None:
         keep_sqlite_connections(store)
