@@ -27,7 +27,19 @@ from retrieval.vectors import VectorIndex, choose_kind
 
 logger = logging.getLogger(__name__)
 
-Queries = Union[str, Sequence[str], np.ndarray]
+
+
+@dataclass
+class QueryVectors:
+    """Query texts embedded ahead of their search (`QAIndex.encode_queries`), e.g. on another thread while the intent
+    classifier runs: the texts as given, their normalised vectors and their tokenizer coverage."""
+
+    texts: List[Optional[str]]
+    vectors: np.ndarray
+    coverage: Optional[np.ndarray]
+
+
+Queries = Union[str, Sequence[str], np.ndarray, QueryVectors]
 # Up to this many query texts are embedded in one forward pass with their tokenizer coverage.
 QUERY_BATCH = 64
 
@@ -227,7 +239,8 @@ class QAIndex:
     def search(self, queries: Queries, k: int = 5, multilingual_vectors: Optional[np.ndarray] = None) -> List[SearchResult]:
         """Per query: the k best matched questions (`hits`) and the k best answers (`answers`).
 
-        Takes texts or query vectors (normalised here; their `query` is None).
+        Takes texts, query vectors (normalised here; their `query` is None) or
+        `QueryVectors` from `encode_queries`.
         A blank question gets no results. `multilingual_vectors`: the queries'
         vectors from the multilingual encoder when the caller has them already
         (the intent classifier computed them: one encoder pass per message).
@@ -340,7 +353,13 @@ class QAIndex:
         return self.vectors.kind
 
     # --------------------------------------------------------------- internals
+    def encode_queries(self, texts: Sequence[str]) -> QueryVectors:
+        """The query side of `search` alone (one encoder pass): `search` takes the result as its queries."""
+        return QueryVectors(*self._query_vectors(list(texts)))
+
     def _query_vectors(self, queries: Queries):
+        if isinstance(queries, QueryVectors):
+            return list(queries.texts), queries.vectors, queries.coverage
         if isinstance(queries, np.ndarray):
             vectors = np.atleast_2d(queries).astype(np.float32)
             if vectors.shape[1] != self.vectors.dimension:

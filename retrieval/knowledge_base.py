@@ -27,7 +27,7 @@ from retrieval.config import IndexConfig
 from retrieval.decision import OVERRIDE_INTENT_BELOW, DecisionModel, margins
 from retrieval.embedder import Embedder
 from retrieval.errors import ModelLoadError, RetrievalError
-from retrieval.index import QAIndex
+from retrieval.index import QAIndex, QueryVectors
 from retrieval.qa import QAPair
 from retrieval.ranking import SearchResult
 
@@ -176,21 +176,30 @@ class KnowledgeBase:
         return cls(QAIndex.from_stored(stored), decision, config)
 
     # ------------------------------------------------------------------ answer
+    def encode_queries(self, texts: Sequence[str]) -> QueryVectors:
+        """The query encoder's pass over `texts` ahead of `respond` (which takes it as `encoded`)."""
+        return self.index.encode_queries([t for t in texts if t and t.strip()])
+
     def respond(self, texts: Sequence[str], intents: Sequence[Optional[str]], confidences: Sequence[float],
-                vectors: Optional[Sequence[Optional[Tuple[str, np.ndarray]]]] = None) -> List[KBResult]:
+                vectors: Optional[Sequence[Optional[Tuple[str, np.ndarray]]]] = None,
+                encoded: Optional[QueryVectors] = None) -> List[KBResult]:
         """Per message: search, then decide between the answer and the classifier's intent (one batched search).
 
         `vectors`: per message, (encoder name, vector) from the intent classifier's multilingual view;
-        reused when the index's view uses the same encoder.
+        reused when the index's view uses the same encoder. `encoded`: `encode_queries(texts)`, made
+        earlier; used only if made from these texts.
         """
         searchable = [i for i, t in enumerate(texts) if t and t.strip()]
+        queries = [texts[i] for i in searchable]
+        if encoded is not None and list(encoded.texts) == queries:
+            queries = encoded
         given = None
         view = self.index.multilingual
         if searchable and vectors is not None and view is not None:
             found = [vectors[i] for i in searchable]
             if all(v is not None and v[0] == view.name for v in found):
                 given = np.stack([v[1] for v in found])
-        results: Dict[int, SearchResult] = dict(zip(searchable, self.index.search([texts[i] for i in searchable], k=self.config.top_k,
+        results: Dict[int, SearchResult] = dict(zip(searchable, self.index.search(queries, k=self.config.top_k,
                                                                                     multilingual_vectors=given))) if searchable else {}
         return [self.decide(results.get(i), intents[i], confidences[i]) for i in range(len(texts))]
 

@@ -30,11 +30,13 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot import metrics
+from bot.components import early_work
 from kefu.core import runtime
 from kefu.core.errors import KefuError
 from kefu.core.memo import Memo
 from kefu.core.payloads import KB_KEY, ROUTE_ANSWER, ROUTE_CLARIFY, SENTENCE_VECTOR_KEY, KBResult
 from retrieval import KBConfig, KnowledgeBase, load_qa
+from retrieval.index import QueryVectors
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +65,10 @@ class FaissAnswerRetriever(GraphComponent):
         self.knowledge_base = knowledge_base
         # Decisions on (text, intent, confidence) seen lately: the same three always give the same decision.
         self.memo: Memo = Memo(runtime.inference_cache_size(), observe=metrics.cache_observer("kb"))
+        self._early_key = f"kb_queries_{resource.name}"
+        if knowledge_base is not None:
+            # The query encoder's pass needs no intent: it can run while the classifier's does.
+            early_work.offer(model_storage, self._early_key, self, FaissAnswerRetriever._encode_queries)
 
     @classmethod
     def validate_config(cls, config: Dict[Text, Any]) -> None:
@@ -121,11 +127,13 @@ class FaissAnswerRetriever(GraphComponent):
             for message, intent in zip(messages, intents):
                 message.set(KB_KEY, KBResult(intent_before=intent.get(INTENT_NAME_KEY)).to_payload(), add_to_output=True)
             return messages
-        texts = [(m.get(TEXT) or "").strip() for m in messages]
+        texts = _texts(messages)
+        encoded = early_work.take(messages, self._early_key)
         keys = [(text, i.get(INTENT_NAME_KEY), float(i.get(PREDICTED_CONFIDENCE_KEY) or 0.0)) for text, i in zip(texts, intents)]
         vectors = {key: m.get(SENTENCE_VECTOR_KEY) for key, m in zip(keys, messages)}
         results = self.memo.map(keys, lambda missing: self.knowledge_base.respond([k[0] for k in missing], [k[1] for k in missing],
-                                                                                   [k[2] for k in missing], [vectors[k] for k in missing]))
+                                                                                   [k[2] for k in missing], [vectors[k] for k in missing],
+                                                                                   encoded=encoded))
         name = self.kb_config.retrieval_intent
         for message, result in zip(messages, results):
             message.set(KB_KEY, result.to_payload(), add_to_output=True)
@@ -135,6 +143,14 @@ class FaissAnswerRetriever(GraphComponent):
                 message.set(INTENT, top, add_to_output=True)
                 message.set(INTENT_RANKING_KEY, [dict(top), *ranking], add_to_output=True)
         return messages
+
+    def _encode_queries(self, messages: List[Message]) -> Optional[QueryVectors]:
+        texts = _texts(messages)
+        return self.knowledge_base.encode_queries(texts) if any(texts) else None
+
+
+def _texts(messages: List[Message]) -> List[str]:
+    return [(m.get(TEXT) or "").strip() for m in messages]
 
 
 def _kb_config(config: Dict[Text, Any]) -> KBConfig:

@@ -22,6 +22,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot import metrics
+from bot.components import early_work
 from finetune import Example, FinetuneError, IntentModel, TrainConfig, train
 from kefu.core import runtime
 from kefu.core.errors import KefuError
@@ -121,6 +122,9 @@ class TransformerIntentClassifier(GraphComponent, IntentClassifier):
 
     def process(self, messages: List[Message]) -> List[Message]:
         texts = [m.get(TEXT) or "" for m in messages]
+        if self.model is not None and any(text not in self.memo for text in texts):
+            # The knowledge base's query pass runs on the side thread during this one's (early_work).
+            early_work.start(self._model_storage, messages)
         predictions = self.memo.map(texts, self._predict) if self.model else [None] * len(messages)
         for message, prediction in zip(messages, predictions):
             if prediction is None or prediction.intent is None:

@@ -38,6 +38,11 @@ class Memo(Generic[K, V]):
     def __len__(self) -> int:
         return len(self._values)
 
+    def __contains__(self, key: object) -> bool:
+        """Whether `key`'s value is remembered (a peek: not counted, not moved up)."""
+        with self._lock:
+            return key in self._values
+
     def map(self, keys: Sequence[K], compute: Callable[[List[K]], Sequence[V]]) -> List[V]:
         """The value of every key, in order: remembered ones from here, the others from one call of `compute`.
 

@@ -1,6 +1,8 @@
 """The knowledge-base component: built from Q&A files in training, persisted, one decision per message."""
 
+import gc
 import shutil
+import threading
 
 import pytest
 from rasa.engine.graph import ExecutionContext, GraphSchema
@@ -10,7 +12,7 @@ from rasa.shared.exceptions import InvalidConfigException
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.components import FaissAnswerRetriever
+from bot.components import FaissAnswerRetriever, early_work
 from bot.components.answer_retriever import KB_SUBDIR, KnowledgeBaseError
 from tests.conftest import FIXTURES
 
@@ -118,7 +120,7 @@ def test_a_repeated_question_gets_the_same_decision_without_searching_again(trai
     component = FaissAnswerRetriever.load(config(qa_file), storage, resource, CONTEXT)
     searched = []
     respond = component.knowledge_base.respond
-    monkeypatch.setattr(component.knowledge_base, "respond", lambda texts, *rest: searched.append(list(texts)) or respond(texts, *rest))
+    monkeypatch.setattr(component.knowledge_base, "respond", lambda texts, *rest, **named: searched.append(list(texts)) or respond(texts, *rest, **named))
     question = "how long do I have to return an item"
     first = parse(component, question, "faq", 0.4)
     again = parse(component, question, "faq", 0.4)
@@ -127,3 +129,33 @@ def test_a_repeated_question_gets_the_same_decision_without_searching_again(trai
     other = parse(component, question, "order_status", 0.99)
     assert searched == [[question], [question]]
     assert other.get("kb")["intent_before"] == "order_status"
+
+
+def test_the_query_pass_started_early_gives_the_same_decision_and_is_not_run_twice(trained, qa_file, monkeypatch):
+    """The classifier starts the knowledge base's query pass on the side thread (early_work); the decision is the
+    one the retriever reaches on its own, from that one pass, and an offer lapses with its component."""
+    storage, resource = trained
+    component = FaissAnswerRetriever.load(config(qa_file), storage, resource, CONTEXT)
+    question = component.knowledge_base.index.pairs[0].question
+    monkeypatch.setenv("KEFU_OVERLAP", "off")
+    alone = parse(component, question, "out_of_scope", 0.6).get("kb")
+    component.memo.clear()
+
+    passes = []
+    encode = component.knowledge_base.index.embedder.encode_queries
+    monkeypatch.setattr(component.knowledge_base.index.embedder, "encode_queries",
+                        lambda texts: passes.append(threading.current_thread().name) or encode(texts))
+    monkeypatch.setenv("KEFU_OVERLAP", "on")
+    message = Message(data={"text": question})
+    message.set("intent", {"name": "out_of_scope", "confidence": 0.6})
+    message.set("intent_ranking", [{"name": "out_of_scope", "confidence": 0.6}])
+    early_work.start(storage, [message])
+    component.process([message])
+    assert message.get("kb") == alone
+    assert len(passes) == 1 and passes[0].startswith("kefu-side")
+
+    del component
+    gc.collect()
+    later = Message(data={"text": question})
+    early_work.start(storage, [later])
+    assert not [key for key in later.data if key.startswith("kefu_early_")]
