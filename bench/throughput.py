@@ -1,7 +1,7 @@
 """Throughput side by side: kefu (`kefu run`), the same project on Rasa's DIET pipeline, a stock `rasa init` bot.
 
     flock /tmp/kefu-cpu.lock .venv/bin/python bench/throughput.py [--seconds 20] [--levels 1 2 4 8 16]
-        [--kefu-model M] [--workers 1 2] [--caches on off] [--tracker-cache on off] [--bots kefu diet init]
+        [--kefu-model M] [--workers 1 2] [--caches on off] [--tracker-cache on off] [--overlap on off] [--bots kefu diet init]
     flock /tmp/kefu-cpu.lock .venv/bin/python bench/throughput.py --train-only    # the two comparison models
 
 One run, one load tool, every bot in turn on this machine (REST channel
@@ -18,7 +18,9 @@ Rows:
   `--workers` value and `--caches` setting (off: KEFU_INFERENCE_CACHE=0, every
   message runs the transformers and TED, as when no text or dialogue state
   repeats) and `--tracker-cache` setting (off: KEFU_TRACKER_CACHE=0, every
-  message reads its conversation back from the store, as stock Rasa does);
+  message reads its conversation back from the store, as stock Rasa does) and
+  `--overlap` setting (off: KEFU_OVERLAP=off, a message's encoder passes one
+  after the other instead of two on a side thread);
   conversation: hi, where is my order, 104233, thanks, bye.
 - kefu + DIET: the same, on a model trained with bench/configs/diet.yml's pipeline
   and config.yml's policies (same domain, stories, rules, NLG, actions).
@@ -382,6 +384,9 @@ def main() -> None:
                         help="kefu rows: with the inference caches (KEFU_INFERENCE_CACHE default) and/or without (0), one row each")
     parser.add_argument("--tracker-cache", nargs="+", choices=("on", "off"), default=["on"],
                         help="kefu's copy of each conversation in the Rasa worker (bot/tracker_cache.py); off: KEFU_TRACKER_CACHE=0")
+    parser.add_argument("--overlap", nargs="+", choices=("on", "off"), default=["on"],
+                        help="kefu rows: a message's encoder passes overlapped on a side thread (kefu/core/side_work.py, "
+                             "the default) and/or one after the other (KEFU_OVERLAP=off)")
     parser.add_argument("--kefu-model", help="kefu archive (default: KEFU_TEST_MODEL, else the newest in models/)")
     parser.add_argument("--diet-model", help="kefu + DIET archive (default: trained once into --cache)")
     parser.add_argument("--cache", type=Path, default=CACHE, help="where the comparison models are kept")
@@ -402,21 +407,23 @@ def main() -> None:
     if "kefu" in args.bots and not kefu:
         parser.error("no kefu model: pass --kefu-model (or set KEFU_TEST_MODEL, or train one into models/)")
 
-    def label(bot: str, workers: int, cache: str, tracker: str) -> str:
+    def label(bot: str, workers: int, cache: str, tracker: str, overlap: str) -> str:
         return (bot + (f" ({workers} workers)" if workers else "") + (", caches off" if cache == "off" else "")
-                + (", tracker cache off" if tracker == "off" else ""))
+                + (", tracker cache off" if tracker == "off" else "") + (", passes not overlapped" if overlap == "off" else ""))
 
-    plan = [(label("kefu", w, c, t), Path(kefu), w, c, t)
-            for t in args.tracker_cache for c in args.caches for w in args.workers if "kefu" in args.bots]
-    plan += [(label("kefu + DIET", w, c, t), diet, w, c, t)
+    plan = [(label("kefu", w, c, t, o), Path(kefu), w, c, t, o)
+            for o in args.overlap for t in args.tracker_cache for c in args.caches for w in args.workers if "kefu" in args.bots]
+    plan += [(label("kefu + DIET", w, c, t, "on"), diet, w, c, t, "on")
              for t in args.tracker_cache for c in args.caches for w in args.workers if "diet" in args.bots]
     rows = []
-    for name, model, workers, cache, tracker in plan:
+    for name, model, workers, cache, tracker, overlap in plan:
         workdir = Path(tempfile.mkdtemp(prefix="kefu-bench-throughput-"))
-        for var in ("KEFU_WORKERS", "KEFU_INFERENCE_CACHE", "KEFU_TRACKER_CACHE"):
+        for var in ("KEFU_WORKERS", "KEFU_INFERENCE_CACHE", "KEFU_TRACKER_CACHE", "KEFU_OVERLAP"):
             os.environ.pop(var, None)
         if tracker == "off":
             os.environ["KEFU_TRACKER_CACHE"] = "0"  # the Rasa workers read every conversation from the store
+        if overlap == "off":
+            os.environ["KEFU_OVERLAP"] = "off"
         if workers:
             os.environ["KEFU_WORKERS"] = str(workers)  # read by `kefu run` as the default of --workers
         if cache == "off":
@@ -429,7 +436,7 @@ def main() -> None:
             asyncio.run(_wait_model_loaded(server.rasa_url))
             up = round(time.monotonic() - started, 1)
             row = measure(name, server.rasa_url, KEFU_CONVERSATION, args.levels, args.seconds, args.close)
-            row.update(model=str(model), up_s=up, memory=memory(server.process.pid), caches=cache, tracker_cache=tracker)
+            row.update(model=str(model), up_s=up, memory=memory(server.process.pid), caches=cache, tracker_cache=tracker, overlap=overlap)
             if args.profile:
                 row["profile"] = profile_under_load(server, args.profile, args.out, name, args.close)
             rows.append(row)
