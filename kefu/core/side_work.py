@@ -15,6 +15,7 @@ one message at a time, and a second worker thread would only queue behind it.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -58,7 +59,9 @@ def _worker() -> ThreadPoolExecutor:
         return _executor
 
 
+@functools.lru_cache(maxsize=1)
 def _usable_cpus() -> int:
+    """CPUs this process may run on (read once: `enabled()` is asked for every message)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux

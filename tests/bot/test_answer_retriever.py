@@ -1,6 +1,8 @@
 """The knowledge-base component: built from Q&A files in training, persisted, one decision per message."""
 
+import copy
 import gc
+import pickle
 import shutil
 import threading
 
@@ -159,3 +161,20 @@ def test_the_query_pass_started_early_gives_the_same_decision_and_is_not_run_twi
     later = Message(data={"text": question})
     early_work.start(storage, [later])
     assert not [key for key in later.data if key.startswith("kefu_early_")]
+
+
+def test_a_message_copied_after_the_early_start_still_gets_its_decision(trained, qa_file, monkeypatch):
+    """A custom component between the classifier and the retriever may deepcopy or pickle messages: the
+    copy carries no future that cannot be copied, and the retriever still decides for it."""
+    storage, resource = trained
+    component = FaissAnswerRetriever.load(config(qa_file), storage, resource, CONTEXT)
+    question = component.knowledge_base.index.pairs[0].question
+    expected = parse(component, question).get("kb")
+    monkeypatch.setenv("KEFU_OVERLAP", "on")
+    for duplicate in (copy.deepcopy, lambda m: pickle.loads(pickle.dumps(m))):
+        component.memo.clear()
+        message = Message(data={"text": question})
+        early_work.start(storage, [message])
+        copied = duplicate(message)
+        component.process([copied])
+        assert copied.get("kb") == expected
