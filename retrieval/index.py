@@ -28,7 +28,6 @@ from retrieval.vectors import VectorIndex, choose_kind
 logger = logging.getLogger(__name__)
 
 
-
 @dataclass
 class QueryVectors:
     """Query texts embedded ahead of their search (`QAIndex.encode_queries`), e.g. on another thread while the intent
