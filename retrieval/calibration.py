@@ -21,6 +21,7 @@ from retrieval.config import IndexConfig
 from retrieval.decision import margins
 from retrieval.embedder import Embedder, MemoEmbedder
 from retrieval.index import QAIndex
+from retrieval.intent_neighbours import IntentNeighbours
 from retrieval.qa import QAPair, normalize_text
 
 
@@ -31,6 +32,9 @@ class CalibrationSet:
     correct: np.ndarray   # 1 where answering with the best answer would have been right
     answerable: np.ndarray  # 1 for held-out questions, 0 for negatives
     second_view: np.ndarray  # 1 where the second view scored the message (SearchResult.second_view)
+    # Cosine of the message's nearest intent example (IntentNeighbours) in the main view; NaN where not measured
+    # (no intent examples, or the second view scored the message).
+    intent_similarity: np.ndarray
 
     def __len__(self) -> int:
         return len(self.correct)
@@ -39,17 +43,19 @@ class CalibrationSet:
 def calibration_set(pairs: Sequence[QAPair], negatives: Sequence[str], config: IndexConfig, embedder: Embedder,
                     folds: int = 3, top_k: int = 5, seed: int = 42, unanswerable_fraction: float = 0.15,
                     split: Optional[Tuple[Sequence[QAPair], Sequence[QAPair]]] = None,
-                    intent_examples: Sequence[Tuple[str, str]] = ()) -> CalibrationSet:
+                    intent_examples: Sequence[Tuple[str, str]] = (),
+                    intents: Optional[IntentNeighbours] = None) -> CalibrationSet:
     """Searches held-out questions against probe indexes built without them (see `calibration_sets`)."""
     return calibration_sets(pairs, negatives, config, embedder, folds, top_k, seed, unanswerable_fraction, split,
-                            intent_examples)[config.answer_text_weight]
+                            intent_examples, intents=intents)[config.answer_text_weight]
 
 
 def calibration_sets(pairs: Sequence[QAPair], negatives: Sequence[str], config: IndexConfig, embedder: Embedder,
                      folds: int = 3, top_k: int = 5, seed: int = 42, unanswerable_fraction: float = 0.15,
                      split: Optional[Tuple[Sequence[QAPair], Sequence[QAPair]]] = None,
                      intent_examples: Sequence[Tuple[str, str]] = (),
-                     answer_text_weights: Sequence[float] = ()) -> Dict[float, CalibrationSet]:
+                     answer_text_weights: Sequence[float] = (),
+                     intents: Optional[IntentNeighbours] = None) -> Dict[float, CalibrationSet]:
     """Held-out evidence per answer-text weight: `config.answer_text_weight` and each of `answer_text_weights`.
 
     In each fold a share of the answers (`unanswerable_fraction`) is left out
@@ -59,6 +65,7 @@ def calibration_sets(pairs: Sequence[QAPair], negatives: Sequence[str], config: 
     the folds, for an embedding model adapted on part of the data (only
     questions it never saw are fair calibration evidence). The weights share
     the probe indexes: only the ranking differs (IndexConfig.answer_text_weight).
+    `intents`: the bot's intent examples embedded by `embedder`; each message's nearest is recorded.
     """
     rng = random.Random(seed)
     splits = [split] if split is not None else _folds(pairs, folds, rng)
@@ -76,9 +83,9 @@ def calibration_sets(pairs: Sequence[QAPair], negatives: Sequence[str], config: 
         for weight in weights:
             probe.config.answer_text_weight = weight
             evidence[weight].collect(probe, [p.question for p in held],
-                                     [None if normalize_text(p.answer) in left_out else normalize_text(p.answer) for p in held], top_k)
+                                     [None if normalize_text(p.answer) in left_out else normalize_text(p.answer) for p in held], top_k, intents)
             if number == 0 and negatives:
-                evidence[weight].collect(probe, list(negatives), [None] * len(negatives), top_k)
+                evidence[weight].collect(probe, list(negatives), [None] * len(negatives), top_k, intents)
     return {weight: collected.arrays() for weight, collected in evidence.items()}
 
 
@@ -106,10 +113,14 @@ def _folds(pairs: Sequence[QAPair], folds: int, rng: random.Random) -> List[Tupl
 
 class _Evidence:
     def __init__(self):
-        self.best, self.margin, self.correct, self.answerable, self.second_view = [], [], [], [], []
+        self.best, self.margin, self.correct, self.answerable, self.second_view, self.intent_similarity = [], [], [], [], [], []
 
-    def collect(self, index: QAIndex, texts: List[str], expected: List[Optional[str]], top_k: int) -> None:
-        results = index.search(texts, k=top_k)
+    def collect(self, index: QAIndex, texts: List[str], expected: List[Optional[str]], top_k: int,
+                intents: Optional[IntentNeighbours] = None) -> None:
+        queries = index.encode_queries(texts)
+        results = index.search(queries, k=top_k)
+        nearest = intents.nearest(queries.vectors) if intents is not None else np.full(len(texts), np.nan)
+        self.intent_similarity.extend(np.nan if r.second_view else float(s) for r, s in zip(results, nearest))
         scores = [[a.score for a in r.answers] for r in results]
         self.best.extend(s[0] if s else 0.0 for s in scores)
         self.margin.extend(margins(scores).tolist())
@@ -120,4 +131,5 @@ class _Evidence:
 
     def arrays(self) -> CalibrationSet:
         return CalibrationSet(np.asarray(self.best, float), np.asarray(self.margin, float),
-                              np.asarray(self.correct, int), np.asarray(self.answerable, int), np.asarray(self.second_view, int))
+                              np.asarray(self.correct, int), np.asarray(self.answerable, int), np.asarray(self.second_view, int),
+                              np.asarray(self.intent_similarity, float))

@@ -65,6 +65,9 @@ class DecisionModel:
     stats: Dict[str, float] = field(default_factory=dict)
     # The decision for messages scored by the second view (a DecisionModel as a dict); None: this one.
     second_view: Optional[Dict] = None
+    # A message whose nearest intent example is closer than its best answer by more than this is left to
+    # its intent (retrieval.intent_neighbours; `fit_intent_gap_cut`). None: no cut.
+    intent_gap_cut: Optional[float] = None
 
     def for_view(self, second_view: bool) -> "DecisionModel":
         return self._second_view_model if second_view else self
@@ -80,7 +83,7 @@ class DecisionModel:
 
     def decide(self, intent: Optional[str], intent_confidence: float, score: float, margin: float,
                override_below: float = OVERRIDE_INTENT_BELOW, no_scripted: AbstractSet = NO_SCRIPTED_INTENT,
-               negative: AbstractSet = NEGATIVE_INTENTS) -> KBDecision:
+               negative: AbstractSet = NEGATIVE_INTENTS, intent_gap: Optional[float] = None) -> KBDecision:
         """`override_below`: a scripted intent keeps the message unless its calibrated
         confidence is under this (more likely wrong than right) and under the answer's
         probability: a scripted flow can act (look up, cancel, hand off), a stored answer cannot.
@@ -88,10 +91,16 @@ class DecisionModel:
         A `negative` intent ("out of scope": no answer exists) is weighed the same way: the
         classifier sure a message is out of scope (0.95 for "what's the price of gold today")
         keeps it from a middling match (p 0.52) that would otherwise ask the customer to rephrase.
+
+        `intent_gap`: the message's nearest intent example's cosine minus `score`; above `intent_gap_cut`
+        the message is about what the intents handle, not about the stored questions: no answer, no asking
+        (the caller gives no gap for a message the classifier left to the knowledge base).
         """
         p = float(self.probability(score, margin))
         scripted = intent not in no_scripted
         weighed = scripted or intent in negative
+        if self.intent_gap_cut is not None and intent_gap is not None and intent_gap > self.intent_gap_cut:
+            return KBDecision(ROUTE_INTENT if scripted else ROUTE_NONE, KB_NONE, p)
         if p >= self.high and (not weighed or (p > intent_confidence and intent_confidence < override_below)):
             return KBDecision(ROUTE_ANSWER, KB_HIGH, p)
         if weighed and not (intent_confidence < self.low <= p):
@@ -155,6 +164,17 @@ class DecisionModel:
         main.second_view = other.to_dict()
         main.stats = {**main.stats, "second_view": other.stats}
         return main
+
+
+def fit_intent_gap_cut(best: np.ndarray, intent_similarity: np.ndarray, correct: np.ndarray, keep: float,
+                       min_answers: int = 20) -> Optional[float]:
+    """The gap (nearest intent example minus best answer score) under which `keep` of the held-out questions
+    answered right lie; None when off (`keep` 0) or with fewer than `min_answers` such questions measured."""
+    gap = np.asarray(intent_similarity, float) - np.asarray(best, float)
+    rows = np.asarray(correct).astype(bool) & np.isfinite(gap)
+    if keep <= 0.0 or rows.sum() < min_answers:
+        return None
+    return float(np.quantile(gap[rows], keep))
 
 
 def _threshold_for_precision(p: np.ndarray, correct: np.ndarray, precision: float) -> float:

@@ -278,11 +278,7 @@ class QAIndex:
         return results
 
     def _fold(self, text: Optional[str]) -> Optional[str]:
-        """What is embedded of a query: undecodable characters replaced, Traditional folded to Simplified."""
-        if not text:
-            return text
-        text = clean_text(text)
-        return to_simplified(text) if self.config.fold_traditional else text
+        return fold_query(text, self.config)
 
     def _with_answer_texts(self, vector: np.ndarray, dense: Dict[int, float]) -> Dict[int, float]:
         """`dense` plus the answer-text entries of the answers its questions have (see IndexConfig.answer_text_weight)."""
@@ -417,6 +413,14 @@ class QAIndex:
 
 def _text_keys(pair: QAPair):
     return ("q:" + normalize_text(pair.question), "a:" + normalize_text(pair.answer))
+
+
+def fold_query(text: Optional[str], config: IndexConfig) -> Optional[str]:
+    """What is embedded of a query: undecodable characters replaced, Traditional folded to Simplified."""
+    if not text:
+        return text
+    text = clean_text(text)
+    return to_simplified(text) if config.fold_traditional else text
 
 
 def build(pairs: Sequence[QAPair], config: Optional[IndexConfig] = None, embedder: Optional[Embedder] = None, progress: bool = True,

@@ -32,6 +32,7 @@ INDEX_FILE = "index.faiss"
 PAIRS_FILE = "pairs.jsonl"
 MANIFEST_FILE = "manifest.json"
 MODEL_DIR = "model"
+ARRAY_SUFFIX = ".npy"
 # 2: n-gram rows stored with skops + npz (was a joblib pickle); optional extra JSON files (the decision).
 FORMAT_VERSION = 2
 
@@ -49,7 +50,8 @@ class StoredIndex:
     created_at: Optional[str] = None
     lexical: Optional[LexicalScorer] = None
     multilingual: Optional[MultilingualView] = None
-    # Other JSON documents kept with the index (file name -> value), e.g. the knowledge base's decision.
+    # Other documents kept with the index (file name -> value), e.g. the knowledge base's decision: JSON, or a
+    # numpy array where the name ends in `.npy`.
     extras: Dict[str, Any] = field(default_factory=dict)
 
 
@@ -94,7 +96,10 @@ def save_index(stored: StoredIndex, directory: Path) -> str:
             if stored.multilingual is not None:
                 stored.multilingual.save(tmp)
             for name, value in stored.extras.items():
-                (tmp / name).write_text(json.dumps(value, indent=2, ensure_ascii=False), encoding="utf-8")
+                if name.endswith(ARRAY_SUFFIX):
+                    np.save(tmp / name, np.asarray(value), allow_pickle=False)
+                else:
+                    (tmp / name).write_text(json.dumps(value, indent=2, ensure_ascii=False), encoding="utf-8")
             (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
     except FileExistsError:
         raise RetrievalError(f"{directory} exists and is not a kefu Q&A index; choose another directory or remove it") from None
@@ -151,7 +156,8 @@ def load_index(directory: Path, model: Optional[str] = None, embedder: Optional[
     extras = {}
     for name in manifest.get("extras") or []:
         try:
-            extras[name] = json.loads((directory / name).read_text(encoding="utf-8"))
+            extras[name] = (np.load(directory / name, allow_pickle=False) if name.endswith(ARRAY_SUFFIX)
+                            else json.loads((directory / name).read_text(encoding="utf-8")))
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"Index {directory}: {name} is missing or corrupt ({exc}); rebuild it with `kefu kb build`") from exc
     return StoredIndex(embedder, vectors, pairs, config, manifest["next_id"], manifest.get("build_stats") or {},

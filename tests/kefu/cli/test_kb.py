@@ -82,6 +82,7 @@ def test_build_makes_the_decision_the_bot_uses(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "negative messages" in out and "Decision: answer at p >= " in out
     saved = json.loads((out_dir / "decision.json").read_text())
+    assert saved["decision"]["intent_gap_cut"] is not None and "keeps its intent" in out
     assert saved["decision"]["stats"]["fitted"] == 1 and saved["config"]["answer_precision"] == 0.9
     stored = saved["config"]
     assert stored["adapt"] is False and stored["clarify_precision"] == 0.5
@@ -89,7 +90,7 @@ def test_build_makes_the_decision_the_bot_uses(tmp_path, capsys):
     assert main(["kb", "search", "--index", str(out_dir), "-k", "1", "zxqv blorp"]) == 0
     assert "=> kb_match none" in capsys.readouterr().out
     assert main(["kb", "add", "--index", str(out_dir), "--qa", str(FIXTURES / "qa_small.csv")]) == 0
-    assert (out_dir / "decision.json").exists(), "kb add must keep the decision"
+    assert (out_dir / "decision.json").exists() and (out_dir / "intent_examples.npy").exists(), "kb add must keep the decision"
 
     broken = tmp_path / "config.yml"
     broken.write_text("pipeline:\n  - name: WhitespaceTokenizer\n")
