@@ -170,11 +170,16 @@ def fit_intent_gap_cut(best: np.ndarray, intent_similarity: np.ndarray, correct:
                        min_answers: int = 20) -> Optional[float]:
     """The gap (nearest intent example minus best answer score) under which `keep` of the held-out questions
     answered right lie; None when off (`keep` 0) or with fewer than `min_answers` such questions measured."""
-    gap = np.asarray(intent_similarity, float) - np.asarray(best, float)
-    rows = np.asarray(correct).astype(bool) & np.isfinite(gap)
-    if keep <= 0.0 or rows.sum() < min_answers:
+    gaps = right_answer_gaps(best, intent_similarity, correct)
+    if keep <= 0.0 or len(gaps) < min_answers:
         return None
-    return float(np.quantile(gap[rows], keep))
+    return float(np.quantile(gaps, keep))
+
+
+def right_answer_gaps(best: np.ndarray, intent_similarity: np.ndarray, correct: np.ndarray) -> np.ndarray:
+    """The gaps of the held-out questions answered right where the gap was measured (main view, intent examples)."""
+    gap = np.asarray(intent_similarity, float) - np.asarray(best, float)
+    return gap[np.asarray(correct).astype(bool) & np.isfinite(gap)]
 
 
 def _threshold_for_precision(p: np.ndarray, correct: np.ndarray, precision: float) -> float:

@@ -24,7 +24,7 @@ from kefu.core.payloads import KB_NONE, RETRIEVAL_INTENT, ROUTE_CLARIFY, ROUTE_N
 from retrieval.adapt import AdaptConfig, adapt
 from retrieval.calibration import calibration_set, calibration_sets, held_out_top1
 from retrieval.config import IndexConfig
-from retrieval.decision import OVERRIDE_INTENT_BELOW, DecisionModel, fit_intent_gap_cut, margins
+from retrieval.decision import OVERRIDE_INTENT_BELOW, DecisionModel, fit_intent_gap_cut, margins, right_answer_gaps
 from retrieval.embedder import Embedder
 from retrieval.errors import ModelLoadError, RetrievalError
 from retrieval.index import QAIndex, QueryVectors, fold_query
@@ -311,6 +311,6 @@ def fit_ranking_and_decision(pairs: Sequence[QAPair], negatives: Sequence[str], 
                                          evidence.answerable, config.answer_precision, config.clarify_precision, second_evidence=second)
     decision.intent_gap_cut = fit_intent_gap_cut(evidence.best, evidence.intent_similarity, evidence.correct, config.intent_gap_keep)
     if decision.intent_gap_cut is not None:
-        measured = int((evidence.correct.astype(bool) & np.isfinite(evidence.intent_similarity)).sum())
+        measured = len(right_answer_gaps(evidence.best, evidence.intent_similarity, evidence.correct))
         decision.stats = {**decision.stats, "intent_gap": {"cut": round(decision.intent_gap_cut, 4), "right_answers_measured": measured}}
     return weight, tried, decision

@@ -112,8 +112,8 @@ def _build(args) -> int:
             print(f"{label}: answer at p >= {model.high:.3f} (held-out precision {stats['answer_precision']:.3f}, "
                   f"{stats['answerable_share_answered']:.1%} of answerable questions answered), ask to rephrase at p >= {model.low:.3f}")
     if kb.decision.intent_gap_cut is not None:
-        print(f"Intent examples: {len(kb.intents)} embedded; a message with a scripted intent nearer to them than to its best answer "
-              f"by more than {kb.decision.intent_gap_cut:.3f} keeps its intent")
+        print(f"Intent examples: {len(kb.intents)} embedded; a message the classifier did not leave to the knowledge base, nearer "
+              f"to them than to its best answer by more than {kb.decision.intent_gap_cut:.3f}, keeps its intent (no answer, no asking)")
     return 0
 
 
