@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -23,6 +23,20 @@ from retrieval.embedder import Embedder, MemoEmbedder
 from retrieval.index import QAIndex
 from retrieval.intent_neighbours import IntentNeighbours
 from retrieval.qa import QAPair, normalize_text
+
+
+class Ranking(NamedTuple):
+    """How answers are ranked: IndexConfig.answer_text_weight and IndexConfig.answer_head."""
+
+    answer_text_weight: float
+    answer_head: float
+
+    @classmethod
+    def of(cls, config: IndexConfig) -> "Ranking":
+        return cls(float(config.answer_text_weight), float(config.answer_head))
+
+    def __str__(self) -> str:
+        return f"answer text {self.answer_text_weight:g}, answer head {self.answer_head:g}"
 
 
 @dataclass
@@ -47,32 +61,32 @@ def calibration_set(pairs: Sequence[QAPair], negatives: Sequence[str], config: I
                     intents: Optional[IntentNeighbours] = None) -> CalibrationSet:
     """Searches held-out questions against probe indexes built without them (see `calibration_sets`)."""
     return calibration_sets(pairs, negatives, config, embedder, folds, top_k, seed, unanswerable_fraction, split,
-                            intent_examples, intents=intents)[config.answer_text_weight]
+                            intent_examples, intents=intents)[Ranking.of(config)]
 
 
 def calibration_sets(pairs: Sequence[QAPair], negatives: Sequence[str], config: IndexConfig, embedder: Embedder,
                      folds: int = 3, top_k: int = 5, seed: int = 42, unanswerable_fraction: float = 0.15,
                      split: Optional[Tuple[Sequence[QAPair], Sequence[QAPair]]] = None,
                      intent_examples: Sequence[Tuple[str, str]] = (),
-                     answer_text_weights: Sequence[float] = (),
-                     intents: Optional[IntentNeighbours] = None) -> Dict[float, CalibrationSet]:
-    """Held-out evidence per answer-text weight: `config.answer_text_weight` and each of `answer_text_weights`.
+                     rankings: Sequence[Ranking] = (),
+                     intents: Optional[IntentNeighbours] = None) -> Dict[Ranking, CalibrationSet]:
+    """Held-out evidence per ranking: `config`'s own and each of `rankings`.
 
     In each fold a share of the answers (`unanswerable_fraction`) is left out
     of the probe index altogether, so their held-out questions are realistic
     unanswerable questions: on-topic, worded like the rest, with no right
     answer to find. `split` = (index material, held-out questions) replaces
     the folds, for an embedding model adapted on part of the data (only
-    questions it never saw are fair calibration evidence). The weights share
-    the probe indexes: only the ranking differs (IndexConfig.answer_text_weight).
+    questions it never saw are fair calibration evidence). The rankings share
+    the probe indexes (built with the joint answer head when one of them uses it): only the ranking differs.
     `intents`: the bot's intent examples embedded by `embedder`; each message's nearest is recorded.
     """
     rng = random.Random(seed)
     splits = [split] if split is not None else _folds(pairs, folds, rng)
     memo = MemoEmbedder(embedder)
-    config = replace(config, kind="flat")
-    weights = list(dict.fromkeys([config.answer_text_weight, *answer_text_weights]))
-    evidence = {weight: _Evidence() for weight in weights}
+    rankings = list(dict.fromkeys([Ranking.of(config), *rankings]))
+    config = replace(config, kind="flat", answer_head=max(r.answer_head for r in rankings))
+    evidence = {ranking: _Evidence() for ranking in rankings}
     for number, (kept, held) in enumerate(splits):
         if not held:
             continue
@@ -80,13 +94,13 @@ def calibration_sets(pairs: Sequence[QAPair], negatives: Sequence[str], config: 
         left_out = set(rng.sample(answers, int(len(answers) * unanswerable_fraction)))
         probe = QAIndex.build([p for p in kept if normalize_text(p.answer) not in left_out], config, embedder=memo, progress=False,
                               intent_examples=intent_examples)
-        for weight in weights:
-            probe.config.answer_text_weight = weight
-            evidence[weight].collect(probe, [p.question for p in held],
-                                     [None if normalize_text(p.answer) in left_out else normalize_text(p.answer) for p in held], top_k, intents)
+        for ranking in rankings:
+            probe.config.answer_text_weight, probe.config.answer_head = ranking
+            evidence[ranking].collect(probe, [p.question for p in held],
+                                      [None if normalize_text(p.answer) in left_out else normalize_text(p.answer) for p in held], top_k, intents)
             if number == 0 and negatives:
-                evidence[weight].collect(probe, list(negatives), [None] * len(negatives), top_k, intents)
-    return {weight: collected.arrays() for weight, collected in evidence.items()}
+                evidence[ranking].collect(probe, list(negatives), [None] * len(negatives), top_k, intents)
+    return {ranking: collected.arrays() for ranking, collected in evidence.items()}
 
 
 def held_out_top1(evidence: CalibrationSet) -> float:

@@ -51,6 +51,11 @@ class IndexConfig(Options):
     # 0.875 / 0.875, leave-one-question-out on data/qa/store_faq.csv 0.604 / 0.610 / 0.689 / 0.715.
     # 0 keeps the larger of the two (indexes saved before this option load with 0).
     answer_text_weight: float = 1.0
+    # Share h of a query's score (queries the main model reads) from a classifier of the answers over both
+    # views, the main vector and the multilingual encoder's (retrieval/joint_head.py): (1 - h) * cosine +
+    # h * P(answer). The knowledge base chooses it on held-out questions (KBConfig.answer_head_weights).
+    # 0: no head is fitted (indexes saved before this option load with 0).
+    answer_head: float = 0.0
     # Character n-gram scores blended in for queries the embedding model's tokenizer reads
     # poorly (retrieval/lexical.py): "auto" builds them when at least `lexical_min_share`
     # of the questions have under `lexical_min_coverage` of their word pieces known.
@@ -77,6 +82,8 @@ class IndexConfig(Options):
             raise RetrievalError(f"index kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         if not 0.0 < self.dedupe_threshold <= 1.0:
             raise RetrievalError("dedupe_threshold must be in (0, 1]")
+        if not 0.0 <= float(self.answer_head) < 1.0:
+            raise RetrievalError("answer_head must be in [0, 1)")
         for option in ("lexical", "multilingual"):
             if getattr(self, option) not in ("auto", "on", "off"):
                 raise RetrievalError(f"{option} must be 'auto', 'on' or 'off', got {getattr(self, option)!r}")

@@ -36,6 +36,7 @@ def evaluate(index, test_pairs: Sequence[QAPair], k: int = 10, latency_samples: 
         "index": {"kind": index.kind, "entries": len(index), "model": index.embedder.name},
         "answer_bonus": index.config.answer_bonus,
         "answer_text_weight": index.config.answer_text_weight,
+        "answer_head": index.config.answer_head,
         "misses": [
             {
                 "question": expected.question,

@@ -18,6 +18,7 @@ from retrieval.config import IndexConfig
 from retrieval.dedupe import Merge, find_duplicates
 from retrieval.embedder import Embedder
 from retrieval.errors import QADataError, RetrievalError
+from retrieval.joint_head import JointHead, answer_key
 from retrieval.lexical import LexicalScorer
 from retrieval.multilingual import MultilingualView
 from retrieval.qa import QAPair, answer_text_entries, is_answer_text
@@ -70,6 +71,7 @@ class QAIndex:
         created_at: Optional[str] = None,
         lexical: Optional[LexicalScorer] = None,
         multilingual: Optional[MultilingualView] = None,
+        joint: Optional[JointHead] = None,
     ):
         self.embedder = embedder
         self.vectors = vectors
@@ -80,6 +82,7 @@ class QAIndex:
         self.created_at = created_at
         self.lexical = lexical
         self.multilingual = multilingual
+        self.joint = joint
         # What the last build merged (not stored; `add` returns its own merges).
         self.merges: List[Merge] = []
         self.vectors.set_search_params(config.hnsw_ef_search, config.ivf_nprobe)
@@ -141,12 +144,19 @@ class QAIndex:
         lexical = None
         if config.lexical == "on" or (config.lexical == "auto" and poorly_read and multilingual is None):
             lexical = LexicalScorer.build(ids, [fold(p.question) for p in kept])
+        joint = None
+        if config.answer_head > 0:
+            encoder = sentence_encoder.load(config.multilingual_encoder)
+            if encoder is not None:
+                joint = JointHead.build(encoder, ids, [fold(p.question) for p in kept], config)
+                joint.fit(index_vectors, dict(zip(ids.tolist(), kept)))
+        stats["joint_head"] = joint.name if joint is not None and joint.head is not None else None
         stats["lexical"] = lexical is not None
         stats["multilingual"] = multilingual.name if multilingual is not None else None
         stats["multilingual_head"] = multilingual is not None and multilingual.head is not None
         stats["questions_poorly_read"] = round(float((coverage < config.lexical_min_coverage).mean()), 4)
         index = cls(embedder, index_vectors, dict(zip(ids.tolist(), kept)), config, next_id=len(kept), stats=stats, lexical=lexical,
-                    multilingual=multilingual)
+                    multilingual=multilingual, joint=joint)
         index.merges = deduped.merges
         logger.info("Built %s index of %d Q&A pairs (%d merged)", index.kind, len(index), len(deduped.merges))
         return index
@@ -181,6 +191,8 @@ class QAIndex:
             self.lexical.add(ids, [self._fold(pairs[row].question) for row in new_rows])
         if self.multilingual is not None:
             self.multilingual.add(ids, [self._fold(pairs[row].question) for row in new_rows])
+        if self.joint is not None:
+            self.joint.add(ids, [self._fold(pairs[row].question) for row in new_rows])
         self.next_id += len(new_rows)
         for vector_id, row in zip(ids.tolist(), new_rows):
             self._insert(vector_id, pairs[row])
@@ -210,10 +222,13 @@ class QAIndex:
         return removed
 
     def _refit_head(self) -> None:
-        """The multilingual view's answer head learns the entries as they are now."""
+        """The answer heads (the multilingual view's, the joint one) learn the entries as they are now."""
         if self.multilingual is not None:
             self.multilingual.set_entries(self.pairs, refit=True)
             self.stats["multilingual_head"] = self.multilingual.head is not None
+        if self.joint is not None:
+            self.joint.fit(self.vectors, self.pairs)
+            self.stats["joint_head"] = self.joint.name if self.joint.head is not None else None
 
     def _reindex_orphaned_answers(self) -> None:
         """Keeps answer-text entries in step with the questions: one per answer that still has questions."""
@@ -230,6 +245,8 @@ class QAIndex:
                 self.lexical.add(ids, [self._fold(p.question) for p in missing])
             if self.multilingual is not None:
                 self.multilingual.add(ids, [self._fold(p.question) for p in missing])
+            if self.joint is not None:
+                self.joint.add(ids, [self._fold(p.question) for p in missing])
             self.next_id += len(missing)
             for vector_id, pair in zip(ids.tolist(), missing):
                 self._insert(vector_id, pair)
@@ -242,7 +259,8 @@ class QAIndex:
         `QueryVectors` from `encode_queries`.
         A blank question gets no results. `multilingual_vectors`: the queries'
         vectors from the multilingual encoder when the caller has them already
-        (the intent classifier computed them: one encoder pass per message).
+        (the intent classifier computed them: one encoder pass per message); the
+        joint answer head (retrieval/joint_head.py) takes them too.
         """
         texts, vectors, coverage = self._query_vectors(queries)
         if not len(vectors) or not self.pairs:
@@ -252,8 +270,15 @@ class QAIndex:
         # Weight of the main embedding's score per query: 1.0 unless a second view exists and the tokenizer reads the query poorly.
         second_view = self.multilingual is not None or self.lexical is not None
         weights = transformer_weight(coverage) if second_view and coverage is not None else np.ones(len(texts))
-        if self.multilingual is not None and (weights < 1.0).any() and multilingual_vectors is None:
-            multilingual_vectors = self.multilingual.encode([self._fold(t) for t in texts])
+        # Share of the joint answer head in the scores of queries the main model reads; it needs their multilingual vectors.
+        head_share = self.config.answer_head if self.joint is not None and self.joint.head is not None else 0.0
+        if multilingual_vectors is None and all(t is not None for t in texts):
+            if self.multilingual is not None and (weights < 1.0).any():
+                multilingual_vectors = self.multilingual.encode([self._fold(t) for t in texts])
+            elif head_share > 0 and (weights >= 1.0).any():
+                multilingual_vectors = self.joint.encode([self._fold(t) for t in texts])
+        if multilingual_vectors is None:
+            head_share = 0.0
         results = []
         for row, (text, row_scores, row_ids) in enumerate(zip(texts, scores, ids)):
             if text is not None and not text.strip():
@@ -266,7 +291,7 @@ class QAIndex:
             if answer_text_weight > 0:
                 dense = self._with_answer_texts(vectors[row], dense)
             if weights[row] >= 1.0:
-                scored = dense
+                scored = self._with_head(vectors[row], multilingual_vectors[row], dense, head_share) if head_share > 0 else dense
             elif self.multilingual is not None:
                 other = self.multilingual.scores(multilingual_vectors[row], candidates, also=list(dense),
                                                  language=detect_language(text) if text is not None else None)
@@ -289,6 +314,11 @@ class QAIndex:
         scores = self.vectors.reconstruct(np.asarray(missing, dtype=np.int64)) @ vector
         return {**dense, **dict(zip(missing, scores.tolist()))}
 
+    def _with_head(self, vector: np.ndarray, view_vector: np.ndarray, dense: Dict[int, float], share: float) -> Dict[int, float]:
+        """(1 - share) * cosine + share * P(the entry's answer) from the joint head (see retrieval/joint_head.py)."""
+        probabilities = self.joint.probabilities(vector, view_vector)
+        return {i: (1.0 - share) * score + share * probabilities.get(answer_key(self.pairs[i]), 0.0) for i, score in dense.items()}
+
     def _blend(self, vector: np.ndarray, dense: Dict[int, float], weight: float,
                other_scores: Tuple[Dict[int, float], Dict[int, float]]) -> Dict[int, float]:
         """w * main cosine + (1 - w) * the second view's cosine (multilingual or n-gram) over both candidate lists.
@@ -307,7 +337,7 @@ class QAIndex:
         """Writes the index directory atomically (HNSW tombstones compacted first); `extras`: JSON files kept with it."""
         self.vectors = self.vectors.compacted(self.config)
         stored = StoredIndex(self.embedder, self.vectors, self.pairs, self.config, self.next_id, self.stats,
-                             self.created_at, self.lexical, self.multilingual, dict(extras or {}))
+                             self.created_at, self.lexical, self.multilingual, dict(extras or {}), self.joint)
         self.created_at = save_index(stored, Path(directory))
         return Path(directory)
 
@@ -327,7 +357,7 @@ class QAIndex:
     @classmethod
     def from_stored(cls, stored: StoredIndex) -> "QAIndex":
         return cls(stored.embedder, stored.vectors, stored.pairs, stored.config, stored.next_id, stored.stats,
-                   stored.created_at, lexical=stored.lexical, multilingual=stored.multilingual)
+                   stored.created_at, lexical=stored.lexical, multilingual=stored.multilingual, joint=stored.joint)
 
     # ------------------------------------------------------------------ access
     def __len__(self) -> int:
@@ -342,6 +372,12 @@ class QAIndex:
     def describe(self) -> str:
         extra = f" + {self._answer_texts} answer texts" if self._answer_texts else ""
         return f"{len(self)} questions{extra}"
+
+    @property
+    def query_view_encoder(self) -> Optional[str]:
+        """The encoder whose query vectors `search` takes as `multilingual_vectors` (None: it takes none)."""
+        view = self.multilingual if self.multilingual is not None else self.joint
+        return view.name if view is not None else None
 
     @property
     def kind(self) -> str:
@@ -398,6 +434,8 @@ class QAIndex:
             self.lexical.remove(vector_ids)
         if self.multilingual is not None:
             self.multilingual.remove(vector_ids)
+        if self.joint is not None:
+            self.joint.remove(vector_ids)
         removed = [self.pairs.pop(v) for v in vector_ids]
         for vector_id, pair in zip(vector_ids, removed):
             self._answer_texts -= is_answer_text(pair)

@@ -22,7 +22,7 @@ import numpy as np
 from kefu.core.options import Options
 from kefu.core.payloads import KB_NONE, RETRIEVAL_INTENT, ROUTE_CLARIFY, ROUTE_NONE, KBCandidate, KBResult, no_scripted_intent
 from retrieval.adapt import AdaptConfig, adapt
-from retrieval.calibration import calibration_set, calibration_sets, held_out_top1
+from retrieval.calibration import Ranking, calibration_set, calibration_sets, held_out_top1
 from retrieval.config import IndexConfig
 from retrieval.decision import OVERRIDE_INTENT_BELOW, DecisionModel, fit_intent_gap_cut, margins, right_answer_gaps
 from retrieval.embedder import Embedder
@@ -75,6 +75,11 @@ class KBConfig(Options):
     # standing in for answers) pull the ranking away from ~100 questions per answer: held-out top-1 0.910 at
     # 1.0, 0.924 at 0.5, 0.928 at 0 (test 0.8974 -> 0.9276). Empty: the index's weight, untried.
     answer_text_weights: List[float] = field(default_factory=lambda: [0.0, 0.5, 1.0])
+    # Shares of the joint answer head (IndexConfig.answer_head, retrieval/joint_head.py) tried with each answer-text
+    # weight, the same way: the index's own ranking is kept unless another puts the right answer first for at least
+    # `answer_text_weight_gain` more held-out questions. BANKING77 as Q&A, development split of its training
+    # questions: 0.911 at 0, 0.933 at 0.3, 0.930 at 0.5. Empty: the index's share, untried.
+    answer_head_weights: List[float] = field(default_factory=lambda: [0.0, 0.3, 0.5])
     answer_text_weight_gain: float = 0.01
     # A message the classifier did not leave to the knowledge base (any intent but `retrieval_intent`), nearer to
     # the bot's intent examples than to its best answer by more than the gap under which this share of the
@@ -115,6 +120,7 @@ class KBConfig(Options):
                      "intent_gap_keep must be in [0, 1] and intent_gap_examples >= 1")
         self.require(all(float(w) >= 0.0 for w in self.answer_text_weights) and 0.0 <= self.answer_text_weight_gain < 1.0,
                      "answer_text_weights must be >= 0 and answer_text_weight_gain in [0, 1)")
+        self.require(all(0.0 <= float(w) < 1.0 for w in self.answer_head_weights), "answer_head_weights must be in [0, 1)")
         self.index_config()
         self.adapt_config()
 
@@ -166,15 +172,16 @@ class KnowledgeBase:
                                           min_coverage=index_config.lexical_min_coverage)
                    if config.intent_gap_keep > 0 else None)
         intent_examples = intent_examples if config.head_learns_intents else []
-        weight, tried, decision = fit_ranking_and_decision(pairs, negatives, config, index_config, embedder, split, intent_examples,
-                                                           frozen=frozen, intents=intents)
-        index_config = dataclasses.replace(index_config, answer_text_weight=weight)
+        ranking, tried, decision = fit_ranking_and_decision(pairs, negatives, config, index_config, embedder, split, intent_examples,
+                                                            frozen=frozen, intents=intents)
+        index_config = dataclasses.replace(index_config, answer_text_weight=ranking.answer_text_weight, answer_head=ranking.answer_head)
         index = QAIndex.build(pairs, index_config, embedder=embedder, progress=progress, intent_examples=intent_examples)
         if adaptation is not None:
             index.stats["adaptation"] = adaptation.to_dict()
         if len(tried) > 1:
-            index.stats["answer_text_weight"] = {"chosen": weight, "held_out_top1": {str(w): round(t, 4) for w, t in tried.items()}}
-            logger.info("Answer-text weight %s (held-out top-1 by weight: %s)", weight, index.stats["answer_text_weight"]["held_out_top1"])
+            index.stats["ranking"] = {"chosen": {**ranking._asdict(), "top1": round(tried[ranking], 4)},
+                                      "tried": [{**r._asdict(), "top1": round(t, 4)} for r, t in tried.items()]}
+            logger.info("Ranking chosen on held-out questions: %s (top-1 %.4f of %d tried)", ranking, tried[ranking], len(tried))
         index.stats["decision"] = decision.stats
         logger.info("Knowledge base: %s (%s); decision: %s", index.describe(), index.kind, decision.to_dict())
         return cls(index, decision, config, intents)
@@ -229,10 +236,10 @@ class KnowledgeBase:
                 queries = self.index.encode_queries(queries)
             nearest = dict(zip(searchable, self.intents.nearest(queries.vectors).tolist()))
         given = None
-        view = self.index.multilingual
+        view = self.index.query_view_encoder
         if searchable and vectors is not None and view is not None:
             found = [vectors[i] for i in searchable]
-            if all(v is not None and v[0] == view.name for v in found):
+            if all(v is not None and v[0] == view for v in found):
                 given = np.stack([v[1] for v in found])
         results: Dict[int, SearchResult] = dict(zip(searchable, self.index.search(queries, k=self.config.top_k,
                                                                                     multilingual_vectors=given))) if searchable else {}
@@ -262,19 +269,19 @@ class KnowledgeBase:
 def fit_decision(pairs: Sequence[QAPair], negatives: Sequence[str], config: KBConfig, index_config: IndexConfig,
                  embedder: Embedder, split=None, intent_examples: Sequence[Tuple[str, str]] = (),
                  frozen: Optional[Embedder] = None, intents: Optional[IntentNeighbours] = None) -> DecisionModel:
-    """The decision for `index_config` as it is (no answer-text weight tried; see `fit_ranking_and_decision`)."""
-    config = dataclasses.replace(config, answer_text_weights=[])
+    """The decision for `index_config` as it is (no other ranking tried; see `fit_ranking_and_decision`)."""
+    config = dataclasses.replace(config, answer_text_weights=[], answer_head_weights=[])
     return fit_ranking_and_decision(pairs, negatives, config, index_config, embedder, split, intent_examples, frozen, intents)[2]
 
 
 def fit_ranking_and_decision(pairs: Sequence[QAPair], negatives: Sequence[str], config: KBConfig, index_config: IndexConfig,
                              embedder: Embedder, split=None, intent_examples: Sequence[Tuple[str, str]] = (),
                              frozen: Optional[Embedder] = None,
-                             intents: Optional[IntentNeighbours] = None) -> Tuple[float, Dict[float, float], DecisionModel]:
-    """(answer-text weight, held-out top-1 per weight tried, decision fitted for that weight).
+                             intents: Optional[IntentNeighbours] = None) -> Tuple[Ranking, Dict[Ranking, float], DecisionModel]:
+    """(ranking, held-out top-1 per ranking tried, decision fitted for that ranking).
 
-    The weight: `index_config`'s unless one of `config.answer_text_weights` beats its held-out top-1 by
-    `config.answer_text_weight_gain` (the best such). The decision is fitted on held-out questions
+    The ranking: `index_config`'s unless one of `config.answer_text_weights` x `config.answer_head_weights` beats
+    its held-out top-1 by `config.answer_text_weight_gain` (the best such). The decision is fitted on held-out questions
     (k-fold, see retrieval.calibration) and negative messages.
 
     A held-out question is a positive when its best answer is the right one
@@ -287,22 +294,25 @@ def fit_ranking_and_decision(pairs: Sequence[QAPair], negatives: Sequence[str], 
     """
     rng = random.Random(config.seed)
     negatives = rng.sample(list(negatives), min(len(negatives), config.max_calibration_negatives))
-    configured = index_config.answer_text_weight
-    candidates = [float(w) for w in config.answer_text_weights] if index_config.index_answers else []
-    by_weight = calibration_sets(pairs, negatives, index_config, embedder, folds=config.calibration_folds, top_k=config.top_k,
-                                 seed=config.seed, unanswerable_fraction=config.calibration_unanswerable, intent_examples=intent_examples,
-                                 split=split, answer_text_weights=candidates, intents=intents)
-    tried = {w: held_out_top1(e) for w, e in by_weight.items()}
-    best = max(tried, key=lambda w: (tried[w], w == configured))
-    weight = best if tried[best] >= tried[configured] + config.answer_text_weight_gain else configured
-    evidence = by_weight[weight]
+    configured = Ranking.of(index_config)
+    text_weights = [float(w) for w in config.answer_text_weights] if index_config.index_answers else []
+    candidates = [Ranking(t, float(h)) for t in (text_weights or [configured.answer_text_weight])
+                  for h in (config.answer_head_weights or [configured.answer_head])]
+    by_ranking = calibration_sets(pairs, negatives, index_config, embedder, folds=config.calibration_folds, top_k=config.top_k,
+                                  seed=config.seed, unanswerable_fraction=config.calibration_unanswerable, intent_examples=intent_examples,
+                                  split=split, rankings=candidates, intents=intents)
+    tried = {r: held_out_top1(e) for r, e in by_ranking.items()}
+    best = max(tried, key=lambda r: (tried[r], r == configured))
+    ranking = best if tried[best] >= tried[configured] + config.answer_text_weight_gain else configured
+    evidence = by_ranking[ranking]
     if not evidence.answerable.any():
         logger.warning("Too little Q&A data to calibrate the knowledge-base decision (no answer has two questions); "
                        "using conservative defaults.")
         return configured, tried, DecisionModel()
     second = None
     if split is not None and frozen is not None and evidence.second_view.any():
-        folds = calibration_set(pairs, negatives, dataclasses.replace(index_config, answer_text_weight=weight), frozen,
+        folds = calibration_set(pairs, negatives, dataclasses.replace(index_config, answer_text_weight=ranking.answer_text_weight,
+                                                                     answer_head=ranking.answer_head), frozen,
                                 folds=config.calibration_folds, top_k=config.top_k, seed=config.seed,
                                 unanswerable_fraction=config.calibration_unanswerable, intent_examples=intent_examples)
         rows = folds.second_view.astype(bool)
@@ -313,4 +323,4 @@ def fit_ranking_and_decision(pairs: Sequence[QAPair], negatives: Sequence[str], 
     if decision.intent_gap_cut is not None:
         measured = len(right_answer_gaps(evidence.best, evidence.intent_similarity, evidence.correct))
         decision.stats = {**decision.stats, "intent_gap": {"cut": round(decision.intent_gap_cut, 4), "right_answers_measured": measured}}
-    return weight, tried, decision
+    return ranking, tried, decision

@@ -23,6 +23,7 @@ from kefu.core import manifest as manifests
 from retrieval.config import IndexConfig
 from retrieval.embedder import Embedder
 from retrieval.errors import ModelLoadError, RetrievalError
+from retrieval.joint_head import JointHead
 from retrieval.lexical import LexicalScorer
 from retrieval.multilingual import MultilingualView
 from retrieval.qa import QAPair, is_answer_text
@@ -53,6 +54,7 @@ class StoredIndex:
     # Other documents kept with the index (file name -> value), e.g. the knowledge base's decision: JSON, or a
     # numpy array where the name ends in `.npy`.
     extras: Dict[str, Any] = field(default_factory=dict)
+    joint: Optional[JointHead] = None
 
 
 def save_index(stored: StoredIndex, directory: Path) -> str:
@@ -95,6 +97,8 @@ def save_index(stored: StoredIndex, directory: Path) -> str:
                 stored.lexical.save(tmp)
             if stored.multilingual is not None:
                 stored.multilingual.save(tmp)
+            if stored.joint is not None:
+                stored.joint.save(tmp)
             for name, value in stored.extras.items():
                 if name.endswith(ARRAY_SUFFIX):
                     np.save(tmp / name, np.asarray(value), allow_pickle=False)
@@ -153,6 +157,11 @@ def load_index(directory: Path, model: Optional[str] = None, embedder: Optional[
     if multilingual is not None and len(multilingual.vectors) != faiss_index.ntotal:
         raise ModelLoadError(f"Index {directory} is inconsistent: {len(multilingual.vectors)} multilingual vectors for "
                              f"{faiss_index.ntotal} entries; rebuild it with `kefu kb build`")
+    joint_encoder = (manifest.get("build_stats") or {}).get("joint_head")
+    joint = JointHead.load(directory, joint_encoder) if joint_encoder else None
+    if joint is not None and len(joint.vectors) != faiss_index.ntotal:
+        raise ModelLoadError(f"Index {directory} is inconsistent: {len(joint.vectors)} joint-head vectors for {faiss_index.ntotal} "
+                             "entries; rebuild it with `kefu kb build`")
     extras = {}
     for name in manifest.get("extras") or []:
         try:
@@ -161,7 +170,7 @@ def load_index(directory: Path, model: Optional[str] = None, embedder: Optional[
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"Index {directory}: {name} is missing or corrupt ({exc}); rebuild it with `kefu kb build`") from exc
     return StoredIndex(embedder, vectors, pairs, config, manifest["next_id"], manifest.get("build_stats") or {},
-                       manifest["created_at"], lexical, multilingual, extras)
+                       manifest["created_at"], lexical, multilingual, extras, joint)
 
 
 def _is_kind(faiss_index, kind: str) -> bool:

@@ -96,10 +96,12 @@ def _build(args) -> int:
     index = kb.index
     if "adaptation" in index.stats:
         print(f"Adaptation: {index.stats['adaptation']['message']}")
-    if "answer_text_weight" in index.stats:
-        chosen = index.stats["answer_text_weight"]
-        print(f"Answer-text weight: {chosen['chosen']} (held-out top-1 by weight: "
-              + ", ".join(f"{w} {t:.3f}" for w, t in chosen["held_out_top1"].items()) + ")")
+    if "ranking" in index.stats:
+        ranking = index.stats["ranking"]
+        chosen = ranking["chosen"]
+        print(f"Ranking: answer-text weight {chosen['answer_text_weight']:g}, answer head {chosen['answer_head']:g}, held-out top-1 "
+              f"{chosen['top1']:.3f} (tried text weight/head: " + ", ".join(
+                  f"{t['answer_text_weight']:g}/{t['answer_head']:g} {t['top1']:.3f}" for t in ranking["tried"]) + ")")
     _print_merges(index.merges)
     kb.save(args.out)
     print(f"Built {index.kind} index of {index.describe()} ({index.embedder.dimension}-d, model {index.embedder.name}, "

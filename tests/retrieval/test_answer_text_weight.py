@@ -6,7 +6,8 @@ import dataclasses
 
 from retrieval import KBConfig, KnowledgeBase
 
-CONFIG = KBConfig(adapt=False, calibration_folds=2)
+# The answer head's shares are tried in tests/retrieval/test_joint_head.py; here only the answer-text weight moves.
+CONFIG = KBConfig(adapt=False, calibration_folds=2, answer_head_weights=[])
 
 
 def misleading(pairs):
@@ -21,20 +22,21 @@ def misleading(pairs):
 
 def test_answer_texts_that_mislead_weigh_less_and_the_choice_survives_saving(small_pairs, embedder, tmp_path):
     kb = KnowledgeBase.build(misleading(small_pairs), CONFIG, progress=False)
-    tried = kb.index.stats["answer_text_weight"]
-    held_out = {float(w): t for w, t in tried["held_out_top1"].items()}
-    assert tried["chosen"] < 1.0 and kb.index.config.answer_text_weight == tried["chosen"]
-    assert held_out[tried["chosen"]] >= held_out[1.0] + CONFIG.answer_text_weight_gain
+    ranking = kb.index.stats["ranking"]
+    held_out = {t["answer_text_weight"]: t["top1"] for t in ranking["tried"]}
+    chosen = ranking["chosen"]["answer_text_weight"]
+    assert chosen < 1.0 and kb.index.config.answer_text_weight == chosen
+    assert held_out[chosen] >= held_out[1.0] + CONFIG.answer_text_weight_gain
     kb.save(tmp_path / "kb")
-    assert KnowledgeBase.load(tmp_path / "kb").index.config.answer_text_weight == tried["chosen"]
+    assert KnowledgeBase.load(tmp_path / "kb").index.config.answer_text_weight == chosen
 
 
 def test_answer_texts_that_read_like_answers_keep_the_configured_weight(small_pairs, embedder):
     kb = KnowledgeBase.build(small_pairs, CONFIG, progress=False)
     assert kb.index.config.answer_text_weight == 1.0
-    assert kb.index.stats["answer_text_weight"]["chosen"] == 1.0
+    assert kb.index.stats["ranking"]["chosen"]["answer_text_weight"] == 1.0
 
 
 def test_no_weights_to_try_keeps_the_index_weight(small_pairs, embedder):
     kb = KnowledgeBase.build(misleading(small_pairs), dataclasses.replace(CONFIG, answer_text_weights=[]), progress=False)
-    assert kb.index.config.answer_text_weight == 1.0 and "answer_text_weight" not in kb.index.stats
+    assert kb.index.config.answer_text_weight == 1.0 and "ranking" not in kb.index.stats
