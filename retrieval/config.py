@@ -56,6 +56,8 @@ class IndexConfig(Options):
     # h * P(answer). The knowledge base chooses it on held-out questions (KBConfig.answer_head_weights).
     # 0: no head is fitted (indexes saved before this option load with 0).
     answer_head: float = 0.0
+    # Intent examples per intent the joint head learns as classes of their own (a seeded sample; retrieval/joint_head.py).
+    answer_head_intent_examples: int = 30
     # Character n-gram scores blended in for queries the embedding model's tokenizer reads
     # poorly (retrieval/lexical.py): "auto" builds them when at least `lexical_min_share`
     # of the questions have under `lexical_min_coverage` of their word pieces known.
@@ -82,8 +84,8 @@ class IndexConfig(Options):
             raise RetrievalError(f"index kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         if not 0.0 < self.dedupe_threshold <= 1.0:
             raise RetrievalError("dedupe_threshold must be in (0, 1]")
-        if not 0.0 <= float(self.answer_head) < 1.0:
-            raise RetrievalError("answer_head must be in [0, 1)")
+        if not 0.0 <= float(self.answer_head) < 1.0 or self.answer_head_intent_examples < 0:
+            raise RetrievalError("answer_head must be in [0, 1) and answer_head_intent_examples >= 0")
         for option in ("lexical", "multilingual"):
             if getattr(self, option) not in ("auto", "on", "off"):
                 raise RetrievalError(f"{option} must be 'auto', 'on' or 'off', got {getattr(self, option)!r}")

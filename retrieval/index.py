@@ -18,6 +18,7 @@ from retrieval.config import IndexConfig
 from retrieval.dedupe import Merge, find_duplicates
 from retrieval.embedder import Embedder
 from retrieval.errors import QADataError, RetrievalError
+from retrieval.intent_neighbours import sample_per_intent
 from retrieval.joint_head import JointHead, answer_key
 from retrieval.lexical import LexicalScorer
 from retrieval.multilingual import MultilingualView
@@ -149,6 +150,10 @@ class QAIndex:
             encoder = sentence_encoder.load(config.multilingual_encoder)
             if encoder is not None:
                 joint = JointHead.build(encoder, ids, [fold(p.question) for p in kept], config)
+                sample = sample_per_intent([(fold(t), i) for t, i in intent_examples if t and t.strip()], config.answer_head_intent_examples)
+                if sample:
+                    texts = [t for t, _ in sample]
+                    joint.set_intent_examples(embedder.encode(texts, config.batch_size, progress=False), texts, [i for _, i in sample])
                 joint.fit(index_vectors, dict(zip(ids.tolist(), kept)))
         stats["joint_head"] = joint.name if joint is not None and joint.head is not None else None
         stats["lexical"] = lexical is not None

@@ -27,6 +27,19 @@ from retrieval.errors import ModelLoadError
 FILE = "intent_examples.npy"
 
 
+def sample_per_intent(examples: Sequence[Tuple[str, str]], per_intent: int, seed: int = 42) -> List[Tuple[str, str]]:
+    """(text, intent) pairs: at most `per_intent` distinct texts of each intent, a seeded sample, intents in name order."""
+    by_intent: Dict[str, List[str]] = defaultdict(list)
+    for text, intent in examples:
+        by_intent[intent].append(text)
+    rng = random.Random(seed)
+    sampled = []
+    for intent in sorted(by_intent):
+        unique = list(dict.fromkeys(by_intent[intent]))
+        sampled.extend((text, intent) for text in (rng.sample(unique, per_intent) if len(unique) > per_intent else unique))
+    return sampled
+
+
 class IntentNeighbours:
     """Normalised embeddings of the bot's intent examples (the retrieval intent's excluded by the caller)."""
 
@@ -42,14 +55,7 @@ class IntentNeighbours:
         if min_coverage > 0 and examples:
             readable = embedder.coverage([t for t, _ in examples]) >= min_coverage
             examples = [e for e, ok in zip(examples, readable) if ok]
-        by_intent: Dict[str, List[str]] = defaultdict(list)
-        for text, intent in examples:
-            by_intent[intent].append(text)
-        rng = random.Random(seed)
-        texts = []
-        for intent in sorted(by_intent):
-            unique = list(dict.fromkeys(by_intent[intent]))
-            texts.extend(rng.sample(unique, per_intent) if len(unique) > per_intent else unique)
+        texts = [text for text, _ in sample_per_intent(examples, per_intent, seed)]
         if not texts:
             return None
         vectors = embedder.encode(texts, batch_size, progress=False)

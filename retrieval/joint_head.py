@@ -14,9 +14,14 @@ For a query the main model reads, an entry's score becomes
 (1 - h) * main cosine + h * P(the entry's answer | both vectors), h =
 `IndexConfig.answer_head`; the knowledge base picks h on held-out questions
 at build (`KBConfig.answer_head_weights`), so a FAQ with a few questions per
-answer keeps 0 when the head does not rank better there. The head learns
-the stored entries only (answer texts included); queries read poorly by the
-main model keep the multilingual view's own scoring (retrieval.multilingual).
+answer keeps 0 when the head does not rank better there. Queries read poorly
+by the main model keep the multilingual view's own scoring (retrieval.multilingual).
+
+Besides the entries (answer texts included) the head learns a sample of the
+bot's intent examples as classes of their own (`IndexConfig.answer_head_intent_examples`
+per intent): without them it must spread every message over the answers, and
+the shop's "I need a VAT invoice for my company's expenses" (request_invoice)
+got a confident invoice answer that took it from its intent.
 """
 
 from __future__ import annotations
@@ -30,12 +35,13 @@ from kefu.core import sentence_encoder
 from kefu.core.errors import ModelLoadError
 from kefu.core.sentence_encoder import SentenceEncoder
 from retrieval.config import IndexConfig
-from retrieval.multilingual import AnswerHead
+from retrieval.multilingual import INTENT_CLASS, AnswerHead
 from retrieval.qa import QAPair, normalize_text
 from retrieval.vectors import VectorIndex
 
 VECTORS_FILE = "joint_vectors.faiss"
 HEAD_FILE = "joint_head.skops"
+INTENTS_FILE = "joint_intents.npz"
 
 
 class JointHead:
@@ -45,6 +51,9 @@ class JointHead:
         self.encoder = encoder
         self.vectors = vectors
         self.head = head
+        # Intent examples the head learns besides the entries: both views' vectors side by side, and INTENT_CLASS + name.
+        self.intent_vectors = np.zeros((0, 0), dtype=np.float32)
+        self.intent_names: list = []
 
     @classmethod
     def build(cls, encoder: SentenceEncoder, ids: np.ndarray, texts: Sequence[str], config: IndexConfig) -> "JointHead":
@@ -65,11 +74,23 @@ class JointHead:
     def remove(self, ids: Sequence[int]) -> None:
         self.vectors.remove(ids)
 
+    def set_intent_examples(self, main_vectors: np.ndarray, texts: Sequence[str], intents: Sequence[str]) -> None:
+        """Intent examples (their main vectors, texts and intents) the next `fit` learns as classes of their own."""
+        if not len(texts):
+            return
+        self.intent_vectors = np.hstack([np.asarray(main_vectors, dtype=np.float32), self.encode(texts)])
+        self.intent_names = [INTENT_CLASS + name for name in intents]
+
     def fit(self, main: VectorIndex, pairs: Mapping[int, QAPair]) -> None:
         """Learns every entry's answer from its main and multilingual vectors (None with fewer than two answers)."""
         ids = np.asarray(sorted(pairs), dtype=np.int64)
-        labels = [answer_key(pairs[i]) for i in ids.tolist()]
-        self.head = AnswerHead.fit(np.hstack([main.reconstruct(ids), self.vectors.reconstruct(ids)]), labels) if len(ids) else None
+        if not len(ids):
+            self.head = None
+            return
+        vectors = np.hstack([main.reconstruct(ids), self.vectors.reconstruct(ids)])
+        if self.intent_names:
+            vectors = np.vstack([vectors, self.intent_vectors])
+        self.head = AnswerHead.fit(vectors, [answer_key(pairs[i]) for i in ids.tolist()] + self.intent_names)
 
     def probabilities(self, main_vector: np.ndarray, view_vector: np.ndarray) -> Dict[str, float]:
         """Normalised answer text -> probability; empty without a head."""
@@ -83,6 +104,9 @@ class JointHead:
         faiss.write_index(self.vectors.index, str(Path(directory) / VECTORS_FILE))
         if self.head is not None:
             self.head.save(Path(directory) / HEAD_FILE)
+        if self.intent_names:
+            with open(Path(directory) / INTENTS_FILE, "wb") as handle:
+                np.savez(handle, vectors=self.intent_vectors, names=np.asarray(self.intent_names, dtype=str))
 
     @classmethod
     def load(cls, directory: Path, encoder_name: str) -> "JointHead":
@@ -96,7 +120,17 @@ class JointHead:
         encoder = sentence_encoder.load(encoder_name)
         if encoder is None or index.d != encoder.dimension:
             raise ModelLoadError(f"{path}: {index.d}-d vectors, but encoder {encoder_name!r} makes {getattr(encoder, 'dimension', 0)}-d ones")
-        return cls(encoder, VectorIndex(index, "flat", {}), AnswerHead.load(Path(directory) / HEAD_FILE))
+        joint = cls(encoder, VectorIndex(index, "flat", {}), AnswerHead.load(Path(directory) / HEAD_FILE))
+        intents = Path(directory) / INTENTS_FILE
+        if intents.exists():
+            try:
+                with np.load(intents, allow_pickle=False) as stored:
+                    joint.intent_vectors, joint.intent_names = stored["vectors"].astype(np.float32), stored["names"].tolist()
+            except (OSError, ValueError, KeyError) as exc:
+                raise ModelLoadError(f"{intents} is corrupt ({exc}); rebuild with `kefu kb build`") from exc
+            if len(joint.intent_vectors) != len(joint.intent_names):
+                raise ModelLoadError(f"{intents} is inconsistent; rebuild with `kefu kb build`")
+        return joint
 
 
 def answer_key(pair: QAPair) -> str:

@@ -107,3 +107,21 @@ def test_the_knowledge_base_picks_the_head_share_on_held_out_questions(support, 
 def _vectors(index, text):
     vector, _ = index.embedder.encode_queries([text])
     return vector[0], index.joint.encode([text])[0]
+
+
+def test_a_message_worded_like_an_intent_gets_its_probability_to_the_intent_not_to_an_answer(small_pairs, embedder, tmp_path):
+    """The head learns the bot's intent examples as classes: an order-status message is not a confident shipping answer."""
+    intents = [(t, "order_status") for t in ["where is my order", "has my parcel shipped yet", "track my package",
+                                              "what's the status of my order", "my order hasn't arrived"]]
+    query = "where is my parcel right now"
+    alone = build(small_pairs, HEAD, embedder=embedder, progress=False)
+    with_intents = build(small_pairs, HEAD, embedder=embedder, progress=False, intent_examples=intents)
+    shipping = answer_key(small_pairs[0])
+    assert with_intents.joint.probabilities(*_vectors(with_intents, query))[shipping] < \
+        alone.joint.probabilities(*_vectors(alone, query))[shipping]
+    assert max(with_intents.joint.probabilities(*_vectors(with_intents, query)).items(), key=lambda kv: kv[1])[0] == "intent:order_status"
+    # The intent classes survive saving and a change of the entries.
+    with_intents.save(tmp_path / "kb")
+    loaded = QAIndex.load(tmp_path / "kb", embedder=embedder)
+    loaded.delete([small_pairs[-1].id])
+    assert "intent:order_status" in loaded.joint.probabilities(*_vectors(loaded, query))
