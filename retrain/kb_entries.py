@@ -17,8 +17,10 @@ already files under the answer it really needs (a conflict with the champion's
 entries), or other topics. The search uses the retrieval library's index over
 the challenger's Q&A rows, embedded with the champion's knowledge-base model
 (which never saw the new rows; the challenger's adapted model did, and would
-pull each row towards its own answer) and with the multilingual view's answer
-head off (it would have learnt the held-out row too). Runs in a child process
+pull each row towards its own answer) and with both answer heads off, the
+multilingual view's and the joint one (retrieval/joint_head.py): they would
+have learnt the held-out row too (with the joint head on, deliberately wrong
+rows agreed 35 of 35). Runs in a child process
 (`python -m retrain.kb_entries`), like the probe, so the retrain stays light.
 """
 
@@ -79,12 +81,12 @@ def agreement(pairs: Sequence[QAPair], new: Sequence[QAPair], embedder: Optional
     """Per new row: is its own answer among the `top_k` answers its question finds, held out of the index over `pairs`?
 
     `pairs`: the knowledge base as it will be served (the new rows included); `config`: its index options
-    (the multilingual view's answer head is switched off: it would have learnt the held-out rows).
+    (the answer heads are switched off: they would have learnt the held-out rows).
     Returns the rows, how many agree (and how many find their answer first), the share, and the misses.
     """
     if not new:
         return {"new_rows": 0, "agreeing": 0, "first": 0, "agreement": None, "top_k": top_k, "new_answers": 0, "misses": []}
-    config = dataclasses.replace(config or IndexConfig(), multilingual_head=0.0)
+    config = dataclasses.replace(config or IndexConfig(), multilingual_head=0.0, answer_head=0.0)
     index = QAIndex.build(list(pairs), config, embedder=embedder, progress=False)
     # Enough question hits that, the held-out one dropped, `top_k` answers remain ranked as the index ranks them.
     results = index.search([p.question for p in new], k=max(config.candidates, 4 * top_k))

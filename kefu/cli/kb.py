@@ -18,7 +18,7 @@ import yaml
 
 from kefu.core import atomic
 from kefu.core.errors import OptionsError
-from retrieval import KBConfig, KnowledgeBase, ModelLoadError, QAIndex, evaluate, load_intent_examples, load_qa
+from retrieval import KBConfig, KnowledgeBase, ModelLoadError, QAIndex, RetrievalError, evaluate, load_intent_examples, load_qa
 
 # Merges listed one by one on stdout; the rest are counted.
 SHOW_MERGES = 10
@@ -68,6 +68,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--report", metavar="FILE.json", help="write the full report here")
     p.add_argument("--answer-bonus", type=float, help="try another answer_bonus (see IndexConfig) for this evaluation")
     p.add_argument("--answer-text-weight", type=float, help="try another answer_text_weight (see IndexConfig) for this evaluation")
+    p.add_argument("--answer-head", type=float, help="try another answer_head share (see IndexConfig; the index must have the head)")
     p.add_argument("--latency-samples", type=int, default=200, metavar="N", help="single queries timed (default 200; 0 skips)")
     p.add_argument("--model", default=None, metavar="NAME_OR_PATH", help="where the index's model is now, if it moved")
     p.set_defaults(func=_eval)
@@ -168,7 +169,11 @@ def _eval(args) -> int:
         index.config.answer_bonus = args.answer_bonus
     if args.answer_text_weight is not None:
         index.config.answer_text_weight = args.answer_text_weight
-        index.config.validate()
+    if args.answer_head is not None:
+        if args.answer_head > 0 and index.joint is None:
+            raise RetrievalError(f"{args.index} has no answer head (its build chose a share of 0); rebuild it to try one")
+        index.config.answer_head = args.answer_head
+    index.config.validate()
     report = evaluate(index, load_qa(args.qa), latency_samples=args.latency_samples)
     if args.report:
         atomic.write_json(Path(args.report), report)

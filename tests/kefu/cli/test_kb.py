@@ -81,6 +81,8 @@ def test_build_makes_the_decision_the_bot_uses(tmp_path, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "negative messages" in out and "Decision: answer at p >= " in out
+    # Nine rankings tried (answer-text weight x answer-head share) on held-out questions; the choice printed.
+    assert "Ranking: answer-text weight " in out and out.count("/") >= 9
     saved = json.loads((out_dir / "decision.json").read_text())
     assert saved["decision"]["intent_gap_cut"] is not None and "keeps its intent" in out
     assert saved["decision"]["stats"]["fitted"] == 1 and saved["config"]["answer_precision"] == 0.9
@@ -96,3 +98,13 @@ def test_build_makes_the_decision_the_bot_uses(tmp_path, capsys):
     broken.write_text("pipeline:\n  - name: WhitespaceTokenizer\n")
     assert main(["kb", "build", "--qa", str(FIXTURES / "qa_small.csv"), "--out", str(tmp_path / "x"), "--rasa-config", str(broken)]) == 2
     assert "no FaissAnswerRetriever" in capsys.readouterr().err
+
+
+def test_an_answer_head_share_is_tried_only_on_an_index_that_has_the_head(tmp_path, small_csv, paraphrases_csv, capsys):
+    out_dir, config = tmp_path / "kb", tmp_path / "config.yml"
+    config.write_text("pipeline:\n  - name: bot.components.FaissAnswerRetriever\n    answer_head_weights: []\n")
+    assert main(["kb", "build", "--qa", str(small_csv), "--out", str(out_dir), "--no-adapt", "--rasa-config", str(config)]) == 0
+    capsys.readouterr()
+    assert main(["kb", "eval", "--index", str(out_dir), "--qa", str(paraphrases_csv), "--answer-head", "0.3"]) == 2
+    assert "has no answer head" in capsys.readouterr().err
+    assert main(["kb", "eval", "--index", str(out_dir), "--qa", str(paraphrases_csv), "--answer-head", "0", "--latency-samples", "0"]) == 0
