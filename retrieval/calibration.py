@@ -49,6 +49,8 @@ class CalibrationSet:
     # Cosine of the message's nearest intent example (IntentNeighbours) in the main view; NaN where not measured
     # (no intent examples, or the second view scored the message).
     intent_similarity: np.ndarray
+    # Best answer's main-view cosine (`AnswerHit.main_cosine`: before the joint answer head), what the intent gap compares.
+    best_cosine: np.ndarray
 
     def __len__(self) -> int:
         return len(self.correct)
@@ -128,6 +130,7 @@ def _folds(pairs: Sequence[QAPair], folds: int, rng: random.Random) -> List[Tupl
 class _Evidence:
     def __init__(self):
         self.best, self.margin, self.correct, self.answerable, self.second_view, self.intent_similarity = [], [], [], [], [], []
+        self.best_cosine = []
 
     def collect(self, index: QAIndex, texts: List[str], expected: List[Optional[str]], top_k: int,
                 intents: Optional[IntentNeighbours] = None) -> None:
@@ -137,6 +140,7 @@ class _Evidence:
         self.intent_similarity.extend(np.nan if r.second_view else float(s) for r, s in zip(results, nearest))
         scores = [[a.score for a in r.answers] for r in results]
         self.best.extend(s[0] if s else 0.0 for s in scores)
+        self.best_cosine.extend(r.answers[0].main_cosine if r.answers else 0.0 for r in results)
         self.margin.extend(margins(scores).tolist())
         self.correct.extend(bool(r.answers) and e is not None and normalize_text(r.answers[0].answer) == e
                             for r, e in zip(results, expected))
@@ -146,4 +150,4 @@ class _Evidence:
     def arrays(self) -> CalibrationSet:
         return CalibrationSet(np.asarray(self.best, float), np.asarray(self.margin, float),
                               np.asarray(self.correct, int), np.asarray(self.answerable, int), np.asarray(self.second_view, int),
-                              np.asarray(self.intent_similarity, float))
+                              np.asarray(self.intent_similarity, float), np.asarray(self.best_cosine, float))

@@ -168,7 +168,7 @@ class DecisionModel:
 
 def fit_intent_gap_cut(best: np.ndarray, intent_similarity: np.ndarray, correct: np.ndarray, keep: float,
                        min_answers: int = 20) -> Optional[float]:
-    """The gap (nearest intent example minus best answer score) under which `keep` of the held-out questions
+    """The gap (nearest intent example minus the best answer's main-view cosine) under which `keep` of the held-out questions
     answered right lie; None when off (`keep` 0) or with fewer than `min_answers` such questions measured."""
     gaps = right_answer_gaps(best, intent_similarity, correct)
     if keep <= 0.0 or len(gaps) < min_answers:

@@ -295,8 +295,9 @@ class QAIndex:
             answer_text_weight = self.config.answer_text_weight if weights[row] >= 1.0 and self._answer_entry else 0.0
             if answer_text_weight > 0:
                 dense = self._with_answer_texts(vectors[row], dense)
+            headed = weights[row] >= 1.0 and head_share > 0
             if weights[row] >= 1.0:
-                scored = self._with_head(vectors[row], multilingual_vectors[row], dense, head_share) if head_share > 0 else dense
+                scored = self._with_head(vectors[row], multilingual_vectors[row], dense, head_share) if headed else dense
             elif self.multilingual is not None:
                 other = self.multilingual.scores(multilingual_vectors[row], candidates, also=list(dense),
                                                  language=detect_language(text) if text is not None else None)
@@ -304,7 +305,13 @@ class QAIndex:
             else:
                 scored = self._blend(vectors[row], dense, weights[row], self.lexical.scores(self._fold(text), candidates, also=list(dense)))
             hits = [Hit(score, self.pairs[i]) for i, score in sorted(scored.items(), key=lambda item: -item[1])]
-            results.append(SearchResult(text, hits[:k], group_by_answer(hits, self.config.answer_bonus, answer_text_weight)[:k], second_view=bool(weights[row] < 1.0)))
+            answers = group_by_answer(hits, self.config.answer_bonus, answer_text_weight)[:k]
+            if headed:
+                cosines = group_by_answer([Hit(score, self.pairs[i]) for i, score in dense.items()], self.config.answer_bonus, answer_text_weight)
+                by_answer = {normalize_text(a.answer): a.score for a in cosines}
+                for answer in answers:
+                    answer.cosine = by_answer.get(normalize_text(answer.answer))
+            results.append(SearchResult(text, hits[:k], answers, second_view=bool(weights[row] < 1.0)))
         return results
 
     def _fold(self, text: Optional[str]) -> Optional[str]:

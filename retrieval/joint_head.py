@@ -31,11 +31,10 @@ from typing import Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
-from kefu.core import sentence_encoder
-from kefu.core.errors import ModelLoadError
 from kefu.core.sentence_encoder import SentenceEncoder
 from retrieval.config import IndexConfig
-from retrieval.multilingual import INTENT_CLASS, AnswerHead
+from retrieval.encoded_entries import INTENT_CLASS, EncodedEntries, load_intent_examples, save_intent_examples
+from retrieval.multilingual import AnswerHead
 from retrieval.qa import QAPair, normalize_text
 from retrieval.vectors import VectorIndex
 
@@ -44,12 +43,11 @@ HEAD_FILE = "joint_head.skops"
 INTENTS_FILE = "joint_intents.npz"
 
 
-class JointHead:
+class JointHead(EncodedEntries):
     """The entries' multilingual vectors (kept so the head can be refitted after a change) and the head over both views."""
 
     def __init__(self, encoder: SentenceEncoder, vectors: VectorIndex, head: Optional[AnswerHead] = None):
-        self.encoder = encoder
-        self.vectors = vectors
+        super().__init__(encoder, vectors)
         self.head = head
         # Intent examples the head learns besides the entries: both views' vectors side by side, and INTENT_CLASS + name.
         self.intent_vectors = np.zeros((0, 0), dtype=np.float32)
@@ -57,22 +55,7 @@ class JointHead:
 
     @classmethod
     def build(cls, encoder: SentenceEncoder, ids: np.ndarray, texts: Sequence[str], config: IndexConfig) -> "JointHead":
-        return cls(encoder, VectorIndex.build(encoder.encode(list(texts)), np.asarray(ids, dtype=np.int64), config, kind="flat",
-                                              progress=False))
-
-    @property
-    def name(self) -> str:
-        return self.encoder.name
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        return self.encoder.encode(list(texts))
-
-    def add(self, ids: Sequence[int], texts: Sequence[str]) -> None:
-        if len(ids):
-            self.vectors.add(self.encode(texts), np.asarray(ids, dtype=np.int64), progress=False)
-
-    def remove(self, ids: Sequence[int]) -> None:
-        self.vectors.remove(ids)
+        return cls(encoder, cls.entry_vectors(encoder, ids, texts, config))
 
     def set_intent_examples(self, main_vectors: np.ndarray, texts: Sequence[str], intents: Sequence[str]) -> None:
         """Intent examples (their main vectors, texts and intents) the next `fit` learns as classes of their own."""
@@ -99,37 +82,20 @@ class JointHead:
         return self.head.probabilities(np.concatenate([main_vector, view_vector]).astype(np.float32))
 
     def save(self, directory: Path) -> None:
-        import faiss
-
-        faiss.write_index(self.vectors.index, str(Path(directory) / VECTORS_FILE))
+        self.save_vectors(Path(directory) / VECTORS_FILE)
         if self.head is not None:
             self.head.save(Path(directory) / HEAD_FILE)
         if self.intent_names:
-            with open(Path(directory) / INTENTS_FILE, "wb") as handle:
-                np.savez(handle, vectors=self.intent_vectors, names=np.asarray(self.intent_names, dtype=str))
+            save_intent_examples(Path(directory) / INTENTS_FILE, self.intent_vectors, self.intent_names)
 
     @classmethod
-    def load(cls, directory: Path, encoder_name: str) -> "JointHead":
-        import faiss
-
-        path = Path(directory) / VECTORS_FILE
-        try:
-            index = faiss.read_index(str(path))
-        except RuntimeError as exc:
-            raise ModelLoadError(f"{path} is missing or corrupt ({str(exc).splitlines()[0]}); rebuild with `kefu kb build`") from exc
-        encoder = sentence_encoder.load(encoder_name)
-        if encoder is None or index.d != encoder.dimension:
-            raise ModelLoadError(f"{path}: {index.d}-d vectors, but encoder {encoder_name!r} makes {getattr(encoder, 'dimension', 0)}-d ones")
-        joint = cls(encoder, VectorIndex(index, "flat", {}), AnswerHead.load(Path(directory) / HEAD_FILE))
+    def load(cls, directory: Path, encoder_name: str, main_dimension: int) -> "JointHead":
+        """`main_dimension`: the main model's; the stored intent examples hold both views side by side."""
+        encoder, vectors = cls.read_vectors(Path(directory) / VECTORS_FILE, encoder_name)
+        joint = cls(encoder, vectors, AnswerHead.load(Path(directory) / HEAD_FILE))
         intents = Path(directory) / INTENTS_FILE
         if intents.exists():
-            try:
-                with np.load(intents, allow_pickle=False) as stored:
-                    joint.intent_vectors, joint.intent_names = stored["vectors"].astype(np.float32), stored["names"].tolist()
-            except (OSError, ValueError, KeyError) as exc:
-                raise ModelLoadError(f"{intents} is corrupt ({exc}); rebuild with `kefu kb build`") from exc
-            if len(joint.intent_vectors) != len(joint.intent_names):
-                raise ModelLoadError(f"{intents} is inconsistent; rebuild with `kefu kb build`")
+            joint.intent_vectors, joint.intent_names = load_intent_examples(intents, main_dimension + vectors.dimension)
         return joint
 
 

@@ -252,7 +252,8 @@ class KnowledgeBase:
             return KBResult(match=KB_NONE, route=ROUTE_NONE, intent_before=intent)
         scores = [a.score for a in result.answers]
         measured = intent_similarity is not None and not result.second_view and intent != self.config.retrieval_intent
-        gap = intent_similarity - scores[0] if measured else None
+        # Cosine against cosine: the best answer's main-view score before the joint answer head (AnswerHit.main_cosine).
+        gap = intent_similarity - result.answers[0].main_cosine if measured else None
         decision = self.decision.for_view(result.second_view).decide(intent, float(confidence or 0.0), scores[0], float(margins([scores])[0]),
                                                                      self.config.override_intent_below, self._no_scripted, self._negative,
                                                                      intent_gap=gap)
@@ -319,8 +320,8 @@ def fit_ranking_and_decision(pairs: Sequence[QAPair], negatives: Sequence[str], 
         second = (folds.best[rows], folds.margin[rows], folds.correct[rows], folds.answerable[rows])
     decision = DecisionModel.fit_by_view(evidence.best, evidence.margin, evidence.correct, evidence.second_view,
                                          evidence.answerable, config.answer_precision, config.clarify_precision, second_evidence=second)
-    decision.intent_gap_cut = fit_intent_gap_cut(evidence.best, evidence.intent_similarity, evidence.correct, config.intent_gap_keep)
+    decision.intent_gap_cut = fit_intent_gap_cut(evidence.best_cosine, evidence.intent_similarity, evidence.correct, config.intent_gap_keep)
     if decision.intent_gap_cut is not None:
-        measured = len(right_answer_gaps(evidence.best, evidence.intent_similarity, evidence.correct))
+        measured = len(right_answer_gaps(evidence.best_cosine, evidence.intent_similarity, evidence.correct))
         decision.stats = {**decision.stats, "intent_gap": {"cut": round(decision.intent_gap_cut, 4), "right_answers_measured": measured}}
     return ranking, tried, decision

@@ -28,21 +28,18 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from kefu.core import sentence_encoder, sklearn_io
-from kefu.core.errors import ModelLoadError
+from kefu.core import sklearn_io
 from kefu.core.linear_probabilities import LinearProbabilities
 from kefu.core.sentence_encoder import SentenceEncoder
 from kefu.core.text import detect_language
 from retrieval.config import IndexConfig
+from retrieval.encoded_entries import INTENT_CLASS, EncodedEntries, load_intent_examples, save_intent_examples
 from retrieval.qa import QAPair, normalize_text
 from retrieval.vectors import VectorIndex
 
 INDEX_FILE = "multilingual.faiss"
 HEAD_FILE = "multilingual_head.skops"
 INTENTS_FILE = "multilingual_intents.npz"
-# Head classes of the intent examples it also learns: the probability a scripted intent's
-# message has, it does not give to an answer (see `MultilingualView.set_intent_examples`).
-INTENT_CLASS = "intent:"
 # A source link shared by at most this many distinct answers names one answer per language.
 MAX_ANSWERS_PER_SOURCE = 4
 # Entries of this many most probable topics join the candidates of a query.
@@ -89,10 +86,9 @@ class AnswerHead:
         return cls(sklearn_io.load(path))
 
 
-class MultilingualView:
+class MultilingualView(EncodedEntries):
     def __init__(self, encoder: SentenceEncoder, vectors: VectorIndex, head: Optional[AnswerHead] = None, head_share: float = 0.0):
-        self.encoder = encoder
-        self.vectors = vectors
+        super().__init__(encoder, vectors)
         self.head = head
         self.head_share = head_share
         # Entry id -> answer topic and answer language; set by the index that owns the view (`set_entries`).
@@ -105,22 +101,7 @@ class MultilingualView:
 
     @classmethod
     def build(cls, encoder: SentenceEncoder, ids: np.ndarray, texts: Sequence[str], config: IndexConfig) -> "MultilingualView":
-        return cls(encoder, VectorIndex.build(encoder.encode(list(texts)), np.asarray(ids, dtype=np.int64), config, kind="flat",
-                                              progress=False), head_share=config.multilingual_head)
-
-    @property
-    def name(self) -> str:
-        return self.encoder.name
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        return self.encoder.encode(list(texts))
-
-    def add(self, ids: Sequence[int], texts: Sequence[str]) -> None:
-        if len(ids):
-            self.vectors.add(self.encode(texts), np.asarray(ids, dtype=np.int64), progress=False)
-
-    def remove(self, ids: Sequence[int]) -> None:
-        self.vectors.remove(ids)
+        return cls(encoder, cls.entry_vectors(encoder, ids, texts, config), head_share=config.multilingual_head)
 
     def set_intent_examples(self, texts: Sequence[str], intents: Sequence[str]) -> None:
         """Messages of the bot's intents, learnt by the head as classes of their own.
@@ -172,39 +153,21 @@ class MultilingualView:
         return language is None or self.languages.get(entry) in (None, language)
 
     def save(self, directory: Path) -> None:
-        import faiss
-
-        faiss.write_index(self.vectors.index, str(Path(directory) / INDEX_FILE))
+        self.save_vectors(Path(directory) / INDEX_FILE)
         if self.head is not None:
             self.head.save(Path(directory) / HEAD_FILE)
         if self.intent_names:
-            with open(Path(directory) / INTENTS_FILE, "wb") as handle:
-                np.savez(handle, vectors=self.intent_vectors, names=np.asarray(self.intent_names, dtype=str))
+            save_intent_examples(Path(directory) / INTENTS_FILE, self.intent_vectors, self.intent_names)
 
     @classmethod
     def load(cls, directory: Path, encoder_name: str, head_share: float = 0.0, head: bool = False) -> "MultilingualView":
         """`head`: the index was saved with an answer head (its manifest says so)."""
-        import faiss
-
-        path = Path(directory) / INDEX_FILE
-        try:
-            index = faiss.read_index(str(path))
-        except RuntimeError as exc:
-            raise ModelLoadError(f"{path} is missing or corrupt ({str(exc).splitlines()[0]}); rebuild with `kefu kb build`") from exc
-        encoder = sentence_encoder.load(encoder_name)
-        if encoder is None or index.d != encoder.dimension:
-            raise ModelLoadError(f"{path}: {index.d}-d vectors, but encoder {encoder_name!r} makes {getattr(encoder, 'dimension', 0)}-d ones")
+        encoder, vectors = cls.read_vectors(Path(directory) / INDEX_FILE, encoder_name)
         loaded = AnswerHead.load(Path(directory) / HEAD_FILE) if head else None
-        view = cls(encoder, VectorIndex(index, "flat", {}), loaded, head_share if loaded is not None else 0.0)
+        view = cls(encoder, vectors, loaded, head_share if loaded is not None else 0.0)
         intents = Path(directory) / INTENTS_FILE
         if intents.exists():
-            try:
-                with np.load(intents, allow_pickle=False) as stored:
-                    view.intent_vectors, view.intent_names = stored["vectors"].astype(np.float32), stored["names"].tolist()
-            except (OSError, ValueError, KeyError) as exc:
-                raise ModelLoadError(f"{intents} is corrupt ({exc}); rebuild with `kefu kb build`") from exc
-            if view.intent_vectors.shape != (len(view.intent_names), index.d):
-                raise ModelLoadError(f"{intents} is inconsistent; rebuild with `kefu kb build`")
+            view.intent_vectors, view.intent_names = load_intent_examples(intents, vectors.dimension)
         return view
 
 

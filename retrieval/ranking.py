@@ -23,10 +23,17 @@ class AnswerHit:
     score: float
     answer: str
     hits: List[Hit] = field(default_factory=list)
+    # The main view's score before the joint answer head blended in (retrieval/joint_head.py); None: `score` is it.
+    cosine: Optional[float] = None
 
     @property
     def pair(self) -> QAPair:
         return self.hits[0].pair
+
+    @property
+    def main_cosine(self) -> float:
+        """The score on the cosine scale, comparable with other cosines (the intent-gap cut, retrieval.intent_neighbours)."""
+        return self.score if self.cosine is None else self.cosine
 
 
 @dataclass

@@ -158,7 +158,7 @@ def load_index(directory: Path, model: Optional[str] = None, embedder: Optional[
         raise ModelLoadError(f"Index {directory} is inconsistent: {len(multilingual.vectors)} multilingual vectors for "
                              f"{faiss_index.ntotal} entries; rebuild it with `kefu kb build`")
     joint_encoder = (manifest.get("build_stats") or {}).get("joint_head")
-    joint = JointHead.load(directory, joint_encoder) if joint_encoder else None
+    joint = JointHead.load(directory, joint_encoder, faiss_index.d) if joint_encoder else None
     if joint is not None and len(joint.vectors) != faiss_index.ntotal:
         raise ModelLoadError(f"Index {directory} is inconsistent: {len(joint.vectors)} joint-head vectors for {faiss_index.ntotal} "
                              "entries; rebuild it with `kefu kb build`")

@@ -125,3 +125,15 @@ def test_a_message_worded_like_an_intent_gets_its_probability_to_the_intent_not_
     loaded = QAIndex.load(tmp_path / "kb", embedder=embedder)
     loaded.delete([small_pairs[-1].id])
     assert "intent:order_status" in loaded.joint.probabilities(*_vectors(loaded, query))
+
+
+def test_answers_keep_their_cosine_for_the_intent_gap(small_pairs, embedder):
+    """The intent gap compares cosines: a blended score is no cosine (with it the shop's cut went 0.146 -> 0.384)."""
+    plain = build(small_pairs, IndexConfig(kind="flat"), embedder=embedder, progress=False)
+    headed = build(small_pairs, HEAD, embedder=embedder, progress=False)
+    query = "how long does delivery take"
+    cosines = {a.answer: a.score for a in plain.search(query, k=5)[0].answers}
+    answers = headed.search(query, k=5)[0].answers
+    assert all(a.main_cosine == pytest.approx(cosines[a.answer], abs=1e-5) for a in answers if a.answer in cosines)
+    assert any(abs(a.score - a.main_cosine) > 1e-3 for a in answers)
+    assert all(a.cosine is None for a in plain.search(query, k=5)[0].answers)
