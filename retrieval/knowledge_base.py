@@ -65,8 +65,9 @@ class KBConfig(Options):
     # route between a scripted intent and the KB is decided on their confidences.
     negative_intents: List[str] = field(default_factory=lambda: ["out_of_scope"])
     max_calibration_negatives: int = 1000
-    # The multilingual view's answer head also learns the intents' examples (NLU data given to the build),
-    # so a message of a scripted intent does not look like a confident answer.
+    # The answer heads (the multilingual view's, and the joint one with up to IndexConfig.answer_head_intent_examples
+    # per intent) also learn the intents' examples (NLU data given to the build), so a message of a scripted intent
+    # does not look like a confident answer.
     head_learns_intents: bool = True
     # Answer-text weights (IndexConfig.answer_text_weight) tried on the calibration's held-out questions at
     # build: the index's own weight is kept unless another puts the right answer first for at least
@@ -150,7 +151,7 @@ class KnowledgeBase:
               progress: bool = True, intent_examples: Sequence[Tuple[str, str]] = ()) -> "KnowledgeBase":
         """Adapts (if configured), fits the decision on held-out questions and `negatives`, and indexes `pairs`.
 
-        `intent_examples`: (text, intent) of the bot's NLU data; the multilingual view's answer head learns them
+        `intent_examples`: (text, intent) of the bot's NLU data; the answer heads learn them
         (`KBConfig.head_learns_intents`), except the retrieval intent's, and messages nearer to them than to the
         stored questions are left to their intent (`KBConfig.intent_gap_keep`).
         """
