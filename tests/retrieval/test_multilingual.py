@@ -138,3 +138,17 @@ def test_the_head_learns_the_intents_so_their_messages_do_not_look_like_answers(
     assert loaded.search(query, k=1)[0].answers[0].score == pytest.approx(taught.search(query, k=1)[0].answers[0].score, abs=1e-5)
     loaded.add([QAPair("size-zh-a", "尺码表在哪里", "每个商品页面的尺码选择下方都有“尺码指南”。")], progress=False)
     assert "intent:order_status" in set(loaded.multilingual.head.model.classes_)  # a refit keeps the intents
+
+
+def test_the_joint_head_leaves_questions_the_main_model_cannot_read_to_the_multilingual_view(embedder):
+    """What the knowledge base's calibration relies on when it fits the second view's decision without the joint head."""
+    headed = build(pairs(), IndexConfig(kind="flat", answer_head=0.5), embedder=embedder, progress=False)
+    plain = build(pairs(), IndexConfig(kind="flat"), embedder=embedder, progress=False)
+    assert headed.joint is not None and headed.joint.head is not None
+    chinese = ["退货要怎么弄", "能用支付宝付钱吗", "礼品卡里还有多少余额", "运费多少钱"]
+    for own, other in zip(headed.search(chinese, k=3), plain.search(chinese, k=3)):
+        assert own.second_view and other.second_view
+        assert [(a.answer, round(a.score, 5)) for a in own.answers] == [(a.answer, round(a.score, 5)) for a in other.answers]
+    english = headed.search("what does delivery cost", k=3)[0]
+    assert not english.second_view
+    assert [a.score for a in english.answers] != [a.score for a in plain.search("what does delivery cost", k=3)[0].answers]
