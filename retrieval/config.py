@@ -58,6 +58,10 @@ class IndexConfig(Options):
     answer_head: float = 0.0
     # Intent examples per intent the joint head learns as classes of their own (a seeded sample; retrieval/joint_head.py).
     answer_head_intent_examples: int = 30
+    # Intent examples both answer heads (the joint one's and the multilingual view's) learn at most, in all: spread
+    # evenly over the intents (retrieval.intent_neighbours.sample_at_most), so their fits stay bounded whatever the NLU
+    # data's size. A shop's ~2,800 are all kept; CLINC150's 15,100 cost 27 s a fit (six in a `rasa train nlu`), 3,000 s 5 s.
+    head_intent_examples_max: int = 3000
     # Character n-gram scores blended in for queries the embedding model's tokenizer reads
     # poorly (retrieval/lexical.py): "auto" builds them when at least `lexical_min_share`
     # of the questions have under `lexical_min_coverage` of their word pieces known.
@@ -84,8 +88,8 @@ class IndexConfig(Options):
             raise RetrievalError(f"index kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         if not 0.0 < self.dedupe_threshold <= 1.0:
             raise RetrievalError("dedupe_threshold must be in (0, 1]")
-        if not 0.0 <= float(self.answer_head) < 1.0 or self.answer_head_intent_examples < 0:
-            raise RetrievalError("answer_head must be in [0, 1) and answer_head_intent_examples >= 0")
+        if not 0.0 <= float(self.answer_head) < 1.0 or self.answer_head_intent_examples < 0 or self.head_intent_examples_max < 0:
+            raise RetrievalError("answer_head must be in [0, 1), answer_head_intent_examples and head_intent_examples_max >= 0")
         for option in ("lexical", "multilingual"):
             if getattr(self, option) not in ("auto", "on", "off"):
                 raise RetrievalError(f"{option} must be 'auto', 'on' or 'off', got {getattr(self, option)!r}")

@@ -18,7 +18,7 @@ from retrieval.config import IndexConfig
 from retrieval.dedupe import Merge, find_duplicates
 from retrieval.embedder import Embedder
 from retrieval.errors import QADataError, RetrievalError
-from retrieval.intent_neighbours import sample_per_intent
+from retrieval.intent_neighbours import sample_at_most, sample_per_intent
 from retrieval.joint_head import JointHead, answer_key
 from retrieval.lexical import LexicalScorer
 from retrieval.multilingual import MultilingualView
@@ -140,7 +140,8 @@ class QAIndex:
             encoder = sentence_encoder.load(config.multilingual_encoder)
             if encoder is not None:
                 multilingual = MultilingualView.build(encoder, ids, [fold(p.question) for p in kept], config)
-                multilingual.set_intent_examples([fold(t) for t, _ in intent_examples], [i for _, i in intent_examples])
+                sample = sample_at_most(intent_examples, config.head_intent_examples_max)
+                multilingual.set_intent_examples([fold(t) for t, _ in sample], [i for _, i in sample])
                 multilingual.set_entries(dict(zip(ids.tolist(), kept)), refit=True)
         lexical = None
         if config.lexical == "on" or (config.lexical == "auto" and poorly_read and multilingual is None):
@@ -150,7 +151,8 @@ class QAIndex:
             encoder = sentence_encoder.load(config.multilingual_encoder)
             if encoder is not None:
                 joint = JointHead.build(encoder, ids, [fold(p.question) for p in kept], config)
-                sample = sample_per_intent([(fold(t), i) for t, i in intent_examples if t and t.strip()], config.answer_head_intent_examples)
+                sample = sample_at_most(sample_per_intent([(fold(t), i) for t, i in intent_examples if t and t.strip()],
+                                                          config.answer_head_intent_examples), config.head_intent_examples_max)
                 if sample:
                     texts = [t for t, _ in sample]
                     joint.set_intent_examples(embedder.encode(texts, config.batch_size, progress=False), texts, [i for _, i in sample])

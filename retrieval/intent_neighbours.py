@@ -16,7 +16,7 @@ answered right (`DecisionModel.intent_gap_cut`).
 from __future__ import annotations
 
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -38,6 +38,22 @@ def sample_per_intent(examples: Sequence[Tuple[str, str]], per_intent: int, seed
         unique = list(dict.fromkeys(by_intent[intent]))
         sampled.extend((text, intent) for text in (rng.sample(unique, per_intent) if len(unique) > per_intent else unique))
     return sampled
+
+
+def sample_at_most(examples: Sequence[Tuple[str, str]], total: int, seed: int = 42) -> List[Tuple[str, str]]:
+    """`examples` as they are when there are at most `total`; else the same number of each intent's distinct texts
+    (all of a smaller intent's), as many as `total` allows but at least one, a seeded sample (`sample_per_intent`)."""
+    if len(examples) <= total:
+        return list(examples)
+    sizes = sorted(Counter(intent for _, intent in set(examples)).values())
+    level, remaining, left = 0, total, len(sizes)
+    for size in sizes:
+        share = remaining // left
+        if size > share:
+            level = share
+            break
+        level, remaining, left = size, remaining - size, left - 1
+    return sample_per_intent(examples, max(level, 1), seed)
 
 
 class IntentNeighbours:

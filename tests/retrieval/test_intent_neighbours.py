@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from retrieval import KBConfig, KnowledgeBase
 from retrieval.decision import DecisionModel, fit_intent_gap_cut
 from retrieval.errors import ModelLoadError
-from retrieval.intent_neighbours import FILE
+from retrieval.intent_neighbours import FILE, sample_at_most
 
 CONFIG = KBConfig(adapt=False, calibration_folds=2)
 
@@ -110,3 +111,14 @@ def test_routes_with_the_gap():
     assert model.decide("nlu_fallback", 0.3, 0.85, 0.2, intent_gap=0.2).route == "none"
     assert model.decide("return_item", 0.4, 0.85, 0.2, intent_gap=None).route == "answer"
     assert DecisionModel.from_dict(model.to_dict()).intent_gap_cut == 0.1
+
+
+def test_the_heads_learn_at_most_so_many_intent_examples_spread_over_every_intent():
+    examples = [(f"card {i}", "card_arrival") for i in range(100)] + [(f"top up {i}", "top_up") for i in range(5)] \
+        + [(f"pin {i}", "change_pin") for i in range(50)]
+    assert sample_at_most(examples, 200) == examples  # under the cap: all, as given
+    capped = sample_at_most(examples, 60)
+    counts = Counter(intent for _, intent in capped)
+    assert len(capped) <= 60 and counts == {"card_arrival": 27, "change_pin": 27, "top_up": 5}
+    assert set(capped) <= set(examples) and capped == sample_at_most(examples, 60)  # a seeded sample of real examples
+    assert Counter(intent for _, intent in sample_at_most(examples, 2)) == {"card_arrival": 1, "change_pin": 1, "top_up": 1}

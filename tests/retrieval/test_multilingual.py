@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -152,3 +154,15 @@ def test_the_joint_head_leaves_questions_the_main_model_cannot_read_to_the_multi
     english = headed.search("what does delivery cost", k=3)[0]
     assert not english.second_view
     assert [a.score for a in english.answers] != [a.score for a in plain.search("what does delivery cost", k=3)[0].answers]
+
+
+def test_the_answer_heads_learn_a_capped_sample_of_large_nlu_data(embedder):
+    intents = [(f"where is my order number {n}", "order_status") for n in range(40)] + \
+              [(f"我的订单{n}号到哪了", "order_status") for n in range(40)] + [("hello there", "greet"), ("你好", "greet")]
+    config = IndexConfig(kind="flat", answer_head=0.3, head_intent_examples_max=20)
+    index = build(pairs(), config, embedder=embedder, progress=False, intent_examples=intents)
+    for head in (index.multilingual, index.joint):
+        assert len(head.intent_names) <= 20 and sorted(set(head.intent_names)) == ["intent:greet", "intent:order_status"]
+    whole = build(pairs(), dataclasses.replace(config, head_intent_examples_max=3000), embedder=embedder, progress=False,
+                  intent_examples=intents)
+    assert len(whole.multilingual.intent_names) == len(intents) and len(whole.joint.intent_names) == 30 + 2
