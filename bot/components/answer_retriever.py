@@ -31,6 +31,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot import metrics
 from bot.components import early_work
+from bot.components.code_version import code_digest
 from kefu.core import runtime
 from kefu.core.errors import KefuError
 from kefu.core.memo import Memo
@@ -79,8 +80,8 @@ class FaissAnswerRetriever(GraphComponent):
 
     @classmethod
     def fingerprint_addon(cls, config: Dict[Text, Any]) -> Optional[Text]:
-        """Retrain when the Q&A files change, not only when config.yml does."""
-        digest = hashlib.sha256()
+        """Retrain when the Q&A files or the knowledge base's code change, not only when config.yml does."""
+        digest = hashlib.sha256(code_digest("retrieval", "kefu.core", "bot.components").encode())
         for path in sorted(_qa_files(config.get(QA_FILES, cls.get_default_config()[QA_FILES]))):
             digest.update(str(path).encode())
             digest.update(path.read_bytes())

@@ -23,6 +23,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot import metrics
 from bot.components import early_work
+from bot.components.code_version import code_digest
 from finetune import Example, FinetuneError, IntentModel, TrainConfig, train
 from kefu.core import runtime
 from kefu.core.errors import KefuError
@@ -62,6 +63,11 @@ class TransformerIntentClassifier(GraphComponent, IntentClassifier):
         self.model = model
         # Predictions of texts seen lately ("hi", "thanks", "yes"): the model answers them the same every time.
         self.memo: Memo = Memo(runtime.inference_cache_size(), observe=metrics.cache_observer("intent"))
+
+    @classmethod
+    def fingerprint_addon(cls, config: Dict[Text, Any]) -> Optional[Text]:
+        """Retrain when the classifier's code changes (an upgrade of kefu), not only its configuration or data."""
+        return code_digest("finetune", "kefu.core", "bot.components")
 
     @classmethod
     def validate_config(cls, config: Dict[Text, Any]) -> None:
