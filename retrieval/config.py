@@ -60,7 +60,7 @@ class IndexConfig(Options):
     answer_head_intent_examples: int = 30
     # Intent examples both answer heads (the joint one's and the multilingual view's) learn at most, in all: spread
     # evenly over the intents (retrieval.intent_neighbours.sample_at_most), so their fits stay bounded whatever the NLU
-    # data's size. A shop's ~2,800 are all kept; CLINC150's 15,100 cost 27 s a fit (six in a `rasa train nlu`), 3,000 s 5 s.
+    # data's size. A shop's ~2,800 are all kept; CLINC150's 15,100 cost 27 s a fit (six in a `rasa train nlu`), 3,000 cost 5 s.
     head_intent_examples_max: int = 3000
     # Character n-gram scores blended in for queries the embedding model's tokenizer reads
     # poorly (retrieval/lexical.py): "auto" builds them when at least `lexical_min_share`
