@@ -47,13 +47,15 @@ def main() -> int:
     negatives = [t for t, i in examples if i == "out_of_scope"]
     pairs = load_qa(args.qa)
     print(f"{len(pairs)} Q&A pairs, {len(examples)} intent examples of {len({i for _, i in examples})} intents")
+    # What does not depend on the cap is loaded and computed once.
+    base = KBConfig(answer_precision=0.9, clarify_precision=0.5)
+    embedder = Embedder.load(base.index_config().model)
+    split = holdout_split(pairs, base.adapt_config().holdout_fraction, base.seed)
+    intents = IntentNeighbours.build(embedder, [(fold_query(t, base.index_config()), i) for t, i in examples], base.intent_gap_examples,
+                                     base.seed, base.index_config().batch_size, min_coverage=base.index_config().lexical_min_coverage)
     for cap in args.cap:
-        config = KBConfig(answer_precision=0.9, clarify_precision=0.5, index={"head_intent_examples_max": cap})
+        config = dataclasses.replace(base, index={"head_intent_examples_max": cap})
         index_config = config.index_config()
-        embedder = Embedder.load(index_config.model)
-        split = holdout_split(pairs, config.adapt_config().holdout_fraction, config.seed)
-        intents = IntentNeighbours.build(embedder, [(fold_query(t, index_config), i) for t, i in examples], config.intent_gap_examples,
-                                         config.seed, index_config.batch_size, min_coverage=index_config.lexical_min_coverage)
         started = time.perf_counter()
         ranking, tried, decision = fit_ranking_and_decision(pairs, negatives, config, index_config, embedder, split, examples,
                                                             frozen=embedder, intents=intents)
