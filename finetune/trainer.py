@@ -4,6 +4,11 @@ Warmup + linear decay, AdamW with a faster learning rate for the new head,
 class weights for imbalanced intents, length-bucketed batches, early stopping on
 a held-out split (best epoch kept), a time budget that shortens the schedule
 rather than truncating it, and post-hoc calibration (see calibration.py).
+
+The budget (`time_budget_minutes`) is for the whole of `train`: the companions
+train before the schedule, and the forward passes after it (the training
+examples' bank, about a quarter of a step's time per example) are foreseen
+from a pilot pass, so 10-15k examples end on time as well as 500.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from finetune.blend import Blend, View
 from finetune.calibration import OUT_OF_SCOPE, SigmoidScaler, combine, fit_knn_weight, fit_temperature, knn_similarity, knn_vote, softmax
 from finetune.config import TrainConfig
 from finetune.data import SPLIT_RULE, Example, check_examples, continued_split, data_fingerprint, has_split_record, split_record, stratified_split
-from finetune.encoding import encode, quiet_padding
+from finetune.encoding import encode, length_sorted_batches, quiet_padding
 from finetune.errors import ModelLoadError
 from finetune.evaluate import expected_calibration_error
 from finetune.head_growth import regrow_head
@@ -35,6 +40,10 @@ from kefu.core.schedule import TimeBudget, lr_factor
 from kefu.core.text import needs_lexical, to_simplified, token_coverage
 
 logger = logging.getLogger(__name__)
+
+# The forward passes' batch size (encode's), and the slack on the pilot's foresight (saving the model, a busier machine).
+PILOT_BATCH = 64
+AFTER_MARGIN = 1.2
 
 
 def train(
@@ -111,15 +120,27 @@ def train(
         label_smoothing=config.label_smoothing,
     )
 
+    # The companions do not depend on the transformer: they train first, inside the time budget.
+    lexical, lexical_info = _train_lexical(tokenizer, full_train, full_val, label_ids, labels, config)
+    encoder = sentence_encoder.load(config.multilingual_encoder)
+    multilingual, multilingual_info, full_val_vectors = _train_multilingual(encoder, full_train, full_val, label_ids, labels, config)
+
     steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
     epochs = _epochs(config, steps_per_epoch)
     full_plan = epochs * steps_per_epoch
     budget = TimeBudget(full_plan, config.time_budget_minutes, "fine-tuning intents")
+    # The budget covers the whole training: what ran so far, and the forward passes after the schedule.
+    if budget.seconds is not None:
+        after_texts = [e.text for e in train_set] + ([] if _same_examples(full_val, val_set) else [e.text for e in full_val])
+        after = _forward_seconds(model, tokenizer, after_texts, config, device) * AFTER_MARGIN
+        spent = time.perf_counter() - started
+        budget.spend(spent + after)
+        logger.info("Time budget: %.0f s spent before the schedule, %.0f s foreseen after it", spent, after)
     optimizer = _optimizer(model, config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, budget.total, config.warmup_ratio))
 
     rng = np.random.default_rng(config.seed)
-    best = {"score": (-1.0, -math.inf), "state": None, "epoch": 0}
+    best = {"score": (-1.0, -math.inf), "state": None, "epoch": 0, "val": None}
     history: List[Dict[str, float]] = []
     patience = 0
     step = 0
@@ -149,11 +170,13 @@ def train(
                 bar.refresh()
         record = {"epoch": epoch, "train_loss": epoch_loss / max(1, len(batches))}
         if val_set:
-            val_acc, val_loss = _validate(model, tokenizer, val_set, label_ids, config, device)
+            val_encoded = encode(model, tokenizer, [e.text for e in val_set], config.max_length, device)
+            val_acc, val_loss = _accuracy_and_loss(val_encoded.logits, val_set, label_ids)
             record.update(val_accuracy=val_acc, val_loss=val_loss)
             score = (val_acc, -val_loss)
             if score > best["score"]:
-                best = {"score": score, "state": _cpu_state(model), "epoch": epoch}
+                # The best epoch's held-out pass is the calibration's: it is not run again.
+                best = {"score": score, "state": _cpu_state(model), "epoch": epoch, "val": val_encoded}
                 patience = 0
             else:
                 patience += 1
@@ -176,7 +199,7 @@ def train(
     temperature, knn_weight, val_metrics = 1.0, 0.0, {}
     scaler = SigmoidScaler.fit(np.array([]), config.ood_quantile)
     if val_set:
-        val_logits, val_emb, _ = encode(model, tokenizer, [e.text for e in val_set], config.max_length, device)
+        val_logits, val_emb, _ = best["val"]
         val_y = np.array([label_ids[e.intent] for e in val_set])
         sims = val_emb @ bank.T
         temperature = fit_temperature(val_logits, val_y)
@@ -193,13 +216,12 @@ def train(
             "val_ece": round(expected_calibration_error(mixed.max(1), mixed.argmax(1) == val_y), 4),
         }
 
-    lexical, lexical_info = _train_lexical(tokenizer, full_train, full_val, label_ids, labels, config)
-    encoder = sentence_encoder.load(config.multilingual_encoder)
-    multilingual, multilingual_info = _train_multilingual(encoder, full_train, full_val, label_ids, labels, config)
     blend = Blend()
     if full_val and multilingual is not None:
+        full_val_encoded = best["val"] if _same_examples(full_val, val_set) else None
         blend, blend_metrics = _fit_blend(model, tokenizer, device, config, full_val, label_ids, labels, bank, bank_labels,
-                                          temperature, knn_weight, scaler, lexical, lexical_info, multilingual, multilingual_info, encoder)
+                                          temperature, knn_weight, scaler, lexical, lexical_info, multilingual, multilingual_info,
+                                          full_val_vectors, full_val_encoded)
         val_metrics.update(blend_metrics)
 
     manifest = {
@@ -286,38 +308,47 @@ def _train_lexical(tokenizer, train_set, val_set, label_ids, labels, config: Tra
 
 
 def _train_multilingual(encoder, train_set, val_set, label_ids, labels, config: TrainConfig):
-    """The multilingual head on every training example (finetune/multilingual.py), calibrated on the held-out split."""
+    """The multilingual head on every training example (finetune/multilingual.py), calibrated on the held-out split.
+
+    Returns (head, info, the held-out split's vectors for the blend).
+    """
     if encoder is None:
-        return None, {"enabled": False}
+        return None, {"enabled": False}, None
     started = time.perf_counter()
     vectors = encoder.encode([e.text for e in train_set])
     head = MultilingualHead.fit(vectors, np.array([label_ids[e.intent] for e in train_set]), len(labels), config.multilingual_c, config.seed)
     info = {"enabled": True, "encoder": encoder.name, "dimension": encoder.dimension, "temperature": 1.0,
             "in_domain": SigmoidScaler().to_dict()}
+    val_vectors = None
     if val_set:
         val_y = np.array([label_ids[e.intent] for e in val_set])
-        log_probs, nearest = head.score(encoder.encode([e.text for e in val_set]))
+        val_vectors = encoder.encode([e.text for e in val_set])
+        log_probs, nearest = head.score(val_vectors)
         info["temperature"] = fit_temperature(log_probs, val_y)
         in_scope = np.array([e.intent != OUT_OF_SCOPE for e in val_set])
         info["in_domain"] = SigmoidScaler.fit(nearest[in_scope], config.ood_quantile).to_dict()
         info["val_accuracy_multilingual"] = round(float((log_probs.argmax(1) == val_y).mean()), 4)
     info["train_seconds"] = round(time.perf_counter() - started, 1)
     logger.info("Multilingual head trained (%s, %d examples): %s", encoder.name, len(train_set), info)
-    return head, info
+    return head, info, val_vectors
 
 
 def _fit_blend(model, tokenizer, device, config, val_set, label_ids, labels, bank, bank_labels, temperature, knn_weight, scaler,
-               lexical, lexical_info, multilingual, multilingual_info, encoder):
-    """Blend shares fitted on every held-out message (finetune/blend.py)."""
+               lexical, lexical_info, multilingual, multilingual_info, vectors, encoded=None):
+    """Blend shares fitted on every held-out message (finetune/blend.py).
+
+    `vectors`: the multilingual encoder's for `val_set`; `encoded`: the transformer's pass over it, when one was run.
+    """
     texts = [e.text for e in val_set]
     val_y = np.array([label_ids[e.intent] for e in val_set])
-    encoded = encode(model, tokenizer, texts, config.max_length, device)
+    if encoded is None:
+        encoded = encode(model, tokenizer, texts, config.max_length, device)
     sims = encoded.embeddings @ bank.T
     probs = softmax(encoded.logits, temperature)
     if knn_weight > 0:
         probs = (1 - knn_weight) * probs + knn_weight * knn_vote(sims, bank_labels, len(labels))
     transformer = View(probs, scaler.probability(knn_similarity(sims, config.ood_neighbours)))
-    log_probs, nearest = multilingual.score(encoder.encode(texts))
+    log_probs, nearest = multilingual.score(vectors)
     multi = View(softmax(log_probs, multilingual_info["temperature"]), SigmoidScaler(**multilingual_info["in_domain"]).probability(nearest))
     lex = None
     if lexical is not None:
@@ -331,6 +362,29 @@ def _fit_blend(model, tokenizer, device, config, val_set, label_ids, labels, ban
                "blend": blend.to_dict()}
     logger.info("Views blended on %d held-out messages: %s", len(val_set), metrics)
     return blend, metrics
+
+
+def _same_examples(a, b) -> bool:
+    return a is b or list(a) == list(b)
+
+
+def _forward_seconds(model, tokenizer, texts: Sequence[str], config: TrainConfig, device) -> float:
+    """Seconds the forward passes over `texts` will take here, now: a pilot on a few of their batches.
+
+    Batches are length-sorted as in `encode`; the pilot times three from the middle
+    and upper part, and the rest is scaled by padded tokens.
+    """
+    if not texts:
+        return 0.0
+    ids = tokenizer(list(texts), truncation=True, max_length=config.max_length)["input_ids"]
+    batches = length_sorted_batches([len(x) for x in ids], PILOT_BATCH)
+    tokens = [len(batch) * max(len(ids[i]) for i in batch) for batch in batches]
+    picks = sorted({int(q * (len(batches) - 1)) for q in (0.5, 0.75, 0.9)})
+    encode(model, tokenizer, [texts[i] for i in batches[picks[0]][:8]], config.max_length, device)  # pays for allocations
+    started = time.perf_counter()
+    for pick in picks:
+        encode(model, tokenizer, [texts[i] for i in batches[pick]], config.max_length, device, batch_size=PILOT_BATCH)
+    return (time.perf_counter() - started) / sum(tokens[pick] for pick in picks) * sum(tokens)
 
 
 def _class_weights(y: np.ndarray, n_labels: int, power: float) -> np.ndarray:
@@ -402,8 +456,7 @@ def _shuffled_length_batches(lengths: List[int], batch_size: int, rng: np.random
     return batches
 
 
-def _validate(model, tokenizer, val_set, label_ids, config, device):
-    logits = encode(model, tokenizer, [e.text for e in val_set], config.max_length, device).logits
+def _accuracy_and_loss(logits: np.ndarray, val_set, label_ids) -> Tuple[float, float]:
     y = np.array([label_ids[e.intent] for e in val_set])
     probs = softmax(logits)
     loss = float(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, 1)).mean())

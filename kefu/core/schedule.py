@@ -1,7 +1,9 @@
 """Training schedules shared by every fine-tuning loop: warmup + linear decay, and a time budget.
 
 The budget shortens the schedule (the learning-rate decay follows the new end)
-rather than cutting training off mid-decay. `TimeBudget.refit` is called every
+rather than cutting training off mid-decay. Work outside the steps that the budget
+covers as well (before the first step, or foreseen after the last) is taken off
+it with `TimeBudget.spend`. `TimeBudget.refit` is called every
 few steps from the full plan, so a machine that gets busy half-way still ends
 on time and one that frees up gets steps back.
 """
@@ -31,6 +33,7 @@ class TimeBudget:
         self.planned = planned
         self.total = planned
         self.seconds = minutes * 60 if minutes else None
+        self.minutes = minutes
         self.what = what
         # Slack for validation passes and batch-length variance.
         self.margin = margin
@@ -40,17 +43,22 @@ class TimeBudget:
         self.started = time.perf_counter()
         self._warned = False
 
+    def spend(self, seconds: float) -> None:
+        """Takes `seconds` of work outside the steps off the budget (never below nothing left)."""
+        if self.seconds is not None:
+            self.seconds = max(0.0, self.seconds - max(0.0, seconds))
+
     def refit(self, done: int) -> int:
         """The step count to plan for after `done` steps; call after each step (cheap off the check steps)."""
-        if not self.seconds or done < self.first or (done != self.first and done % self.every):
+        if self.seconds is None or done < self.first or (done != self.first and done % self.every):
             return self.total
         elapsed = time.perf_counter() - self.started
         per_step = elapsed / done * self.margin
         affordable = done + int(max(0.0, self.seconds - elapsed) / per_step)
         fitted = max(done, min(self.planned, affordable))
         if fitted < self.planned and not self._warned and abs(fitted - self.total) > 0.05 * self.planned:
-            logger.warning("Time budget of %.1f min for %s: planning %d of %d steps (%.2f s/step)",
-                           self.seconds / 60, self.what, fitted, self.planned, per_step)
+            logger.warning("Time budget of %.1f min for %s (%.1f min for its steps): planning %d of %d steps (%.2f s/step)",
+                           self.minutes, self.what, self.seconds / 60, fitted, self.planned, per_step)
             self._warned = True
         self.total = fitted
         return fitted

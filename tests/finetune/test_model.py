@@ -1,4 +1,5 @@
 import json
+import logging
 import time
 
 import numpy as np
@@ -117,6 +118,19 @@ def test_unknown_option_is_rejected():
 
     with pytest.raises(FinetuneError, match="Unknown training option"):
         TrainConfig.from_dict({"learning_rat": 1e-4})
+
+
+def test_the_time_budget_covers_the_passes_foreseen_after_the_schedule(tiny_examples, caplog, monkeypatch):
+    from finetune import trainer
+
+    # The pilot foresees 10 minutes of forward passes after the schedule: a 5-minute budget leaves the
+    # transformer only the first check's 20 steps, and the training still ends with a working model.
+    monkeypatch.setattr(trainer, "_forward_seconds", lambda *args: 600.0)
+    with caplog.at_level(logging.INFO, logger="finetune.trainer"):
+        model = train(tiny_examples, TrainConfig(**{**FAST_TRAINING, "epochs": 200, "time_budget_minutes": 5}), progress=False)
+    assert model.metrics["steps"] == 20
+    assert model.predict(["where is my parcel"])[0].intent is not None
+    assert any(r.getMessage().endswith("720 s foreseen after it") for r in caplog.records)
 
 
 def test_time_budget_shortens_the_schedule(tiny_examples):

@@ -18,3 +18,12 @@ def test_budget_shortens_the_plan_to_what_fits_and_never_below_what_is_done():
     assert 10 <= budget.refit(10) < 20
     unlimited = TimeBudget(planned=500, minutes=None, what="test")
     assert unlimited.refit(20) == 500
+
+
+def test_work_outside_the_steps_is_taken_off_the_budget():
+    budget = TimeBudget(planned=10_000, minutes=1.0, what="test", every=10)
+    budget.spend(30.0)  # e.g. the companions trained before the schedule and the passes foreseen after it
+    budget.started = time.perf_counter() - 10.0  # 10 steps took 10 s: 20 more fit in the 30 s left
+    assert 25 <= budget.refit(10) <= 30
+    budget.spend(1_000.0)  # more than is left: nothing is, and the plan stops at what is done
+    assert budget.seconds == 0.0 and budget.refit(20) == 20
