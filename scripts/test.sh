@@ -32,5 +32,5 @@ echo "-- English next to Chinese (Traditional, mixed, knowledge base, latency) t
 "$py" scripts/language_report.py --model "$model" --out "$build/language_report.json"
 
 echo "== 3/3 pytest (unit tests + live server with the trained model)"
-KEFU_TEST_MODEL="$model" "$py" -m pytest -q -p no:cacheprovider
+KEFU_TEST_MODEL="$model" "$py" -m pytest -q -p no:cacheprovider --durations=25
 echo "test.sh: all stages passed in $(( $(date +%s) - started )) s"
