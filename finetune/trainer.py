@@ -131,8 +131,11 @@ def train(
     budget = TimeBudget(full_plan, config.time_budget_minutes, "fine-tuning intents")
     # The budget covers the whole training: what ran so far, and the forward passes after the schedule.
     if budget.seconds is not None:
-        after_texts = [e.text for e in train_set] + ([] if _same_examples(full_val, val_set) else [e.text for e in full_val])
-        after = _forward_seconds(model, tokenizer, after_texts, config, device) * AFTER_MARGIN
+        after_texts, after_ids = [e.text for e in train_set], list(train_ids)
+        if not _same_examples(full_val, val_set):
+            after_texts += [e.text for e in full_val]
+            after_ids += tokenizer([e.text for e in full_val], truncation=True, max_length=config.max_length)["input_ids"]
+        after = _forward_seconds(model, tokenizer, after_texts, after_ids, config, device) * AFTER_MARGIN
         spent = time.perf_counter() - started
         budget.spend(spent + after)
         logger.info("Time budget: %.0f s spent before the schedule, %.0f s foreseen after it", spent, after)
@@ -368,15 +371,14 @@ def _same_examples(a, b) -> bool:
     return a is b or list(a) == list(b)
 
 
-def _forward_seconds(model, tokenizer, texts: Sequence[str], config: TrainConfig, device) -> float:
-    """Seconds the forward passes over `texts` will take here, now: a pilot on a few of their batches.
+def _forward_seconds(model, tokenizer, texts: Sequence[str], ids: Sequence[Sequence[int]], config: TrainConfig, device) -> float:
+    """Seconds the forward passes over `texts` (tokenized: `ids`) will take here, now: a pilot on a few of their batches.
 
     Batches are length-sorted as in `encode`; the pilot times three from the middle
     and upper part, and the rest is scaled by padded tokens.
     """
     if not texts:
         return 0.0
-    ids = tokenizer(list(texts), truncation=True, max_length=config.max_length)["input_ids"]
     batches = length_sorted_batches([len(x) for x in ids], PILOT_BATCH)
     tokens = [len(batch) * max(len(ids[i]) for i in batch) for batch in batches]
     picks = sorted({int(q * (len(batches) - 1)) for q in (0.5, 0.75, 0.9)})
