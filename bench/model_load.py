@@ -1,12 +1,13 @@
-"""How long a kefu model archive takes to load: Rasa's way of building TED, kefu's (bot/speedups.py), and kefu's
-with the transformers' ONNX graphs from the cache a previous load filled (kefu.core.onnx_cache).
+"""How long a kefu model archive takes to load: Rasa's way of building TED, kefu's (bot/speedups.py), kefu's
+with the transformers' ONNX graphs from the cache a previous load filled (kefu.core.onnx_cache), and that last one
+with skops imported its own way (`skops-plain`) instead of through kefu.core.sklearn_io.skops_io.
 
     flock /tmp/kefu-cpu.lock .venv/bin/python bench/model_load.py --model build/test/models/kefu.tar.gz [--rounds 3]
 
 Each load runs in a fresh process (`Agent.load`, as `rasa run`, `rasa test` and the retrain's
 knowledge-base probe do), the ways alternating round by round so that drift in the machine's
 speed hits all. The first two export the ONNX graphs (KEFU_ONNX_CACHE=off); the cache of the
-third is filled by one load before the rounds (not counted). Prints the seconds of every load,
+last two is filled by one load before the rounds (not counted). Prints the seconds of every load,
 the median of each way, and whether the TED network's weights came out the same (they must:
 only how the network is built differs). Nothing else should run meanwhile.
 """
@@ -25,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-WAYS = ("rasa", "kefu", "kefu-cached")
+WAYS = ("rasa", "kefu", "kefu-cached", "skops-plain")
 
 
 def child(model: str, way: str, weights_out: str) -> None:
@@ -41,6 +42,8 @@ def child(model: str, way: str, weights_out: str) -> None:
     if way == "rasa":
         RasaModel.load = classmethod(RasaModel.__dict__["load"].__func__.__wrapped__)
     started = time.perf_counter()
+    if way == "skops-plain":
+        import skops.io  # noqa: F401  (skops' own import, after TensorFlow and torch, as before kefu's lookup)
     agent = Agent.load(model)
     seconds = time.perf_counter() - started
     nodes = agent.processor.graph_runner._instantiated_nodes.values()
@@ -66,7 +69,7 @@ def main() -> int:
         env = dict(os.environ, HF_HUB_OFFLINE="1", TF_CPP_MIN_LOG_LEVEL="2", PYTHONWARNINGS="ignore")
 
         def load(way: str) -> float:
-            cache = f"{scratch}/onnx-cache" if way == "kefu-cached" else "off"
+            cache = f"{scratch}/onnx-cache" if way in ("kefu-cached", "skops-plain") else "off"
             out = subprocess.run([sys.executable, __file__, "--model", args.model, "--child", way, "--weights-out",
                                   f"{scratch}/{way}.npz"], env=dict(env, KEFU_ONNX_CACHE=cache), capture_output=True, text=True)
             if out.returncode != 0:
@@ -83,7 +86,8 @@ def main() -> int:
         same = all(w.files == weights[0].files and all((w[k] == weights[0][k]).all() for k in w.files) for w in weights)
     medians = {way: statistics.median(values) for way, values in seconds.items()}
     print(f"median load: Rasa's TED build {medians['rasa']:.2f} s, kefu's {medians['kefu']:.2f} s, kefu's with the "
-          f"ONNX cache filled {medians['kefu-cached']:.2f} s; TED weights identical: {same} ({len(weights[0].files)} arrays)")
+          f"ONNX cache filled {medians['kefu-cached']:.2f} s, the same with skops' own import {medians['skops-plain']:.2f} s; "
+          f"TED weights identical: {same} ({len(weights[0].files)} arrays)")
     return 0 if same else 1
 
 

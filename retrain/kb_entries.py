@@ -17,7 +17,8 @@ already files under the answer it really needs (a conflict with the champion's
 entries), or other topics. The search uses the retrieval library's index over
 the challenger's Q&A rows, embedded with the champion's knowledge-base model
 (which never saw the new rows; the challenger's adapted model did, and would
-pull each row towards its own answer) and with both answer heads off, the
+pull each row towards its own answer; the champion's rows keep the vectors its
+index holds, so only the night's questions go through the model) and with both answer heads off, the
 multilingual view's and the joint one (retrieval/joint_head.py): they would
 have learnt the held-out row too (with the joint head on, deliberately wrong
 rows agreed 35 of 35). Runs in a child process
@@ -35,11 +36,15 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
+
 from kefu.core.text import normalize_text
 from retrain.kb_probe import run_child
 from retrieval import Embedder, IndexConfig, QAIndex, QAPair
+from retrieval.index import question_vectors
 from retrieval.qa import is_answer_text
 from retrieval.ranking import group_by_answer
+from retrieval.store import StoredIndex
 
 KB_DIR = "knowledge_base"
 PAIRS_FILE = "pairs.jsonl"
@@ -77,17 +82,18 @@ def new_pairs(champion: Sequence[QAPair], challenger: Sequence[QAPair]) -> List[
 
 
 def agreement(pairs: Sequence[QAPair], new: Sequence[QAPair], embedder: Optional[Embedder], config: Optional[IndexConfig] = None,
-              top_k: int = 5, show_misses: int = 10) -> Dict[str, Any]:
+              top_k: int = 5, show_misses: int = 10, known_vectors: Optional[Dict[str, np.ndarray]] = None) -> Dict[str, Any]:
     """Per new row: is its own answer among the `top_k` answers its question finds, held out of the index over `pairs`?
 
     `pairs`: the knowledge base as it will be served (the new rows included); `config`: its index options
-    (the answer heads are switched off: they would have learnt the held-out rows).
+    (the answer heads are switched off: they would have learnt the held-out rows); `known_vectors`: questions the
+    champion's index already embedded with `embedder` (`retrieval.index.question_vectors`), not embedded again.
     Returns the rows, how many agree (and how many find their answer first), the share, and the misses.
     """
     if not new:
         return {"new_rows": 0, "agreeing": 0, "first": 0, "agreement": None, "top_k": top_k, "new_answers": 0, "misses": []}
     config = dataclasses.replace(config or IndexConfig(), multilingual_head=0.0, answer_head=0.0)
-    index = QAIndex.build(list(pairs), config, embedder=embedder, progress=False)
+    index = QAIndex.build(list(pairs), config, embedder=embedder, progress=False, known_vectors=known_vectors)
     # Enough question hits that, the held-out one dropped, `top_k` answers remain ranked as the index ranks them.
     results = index.search([p.question for p in new], k=max(config.candidates, 4 * top_k))
     agreeing = first = 0
@@ -117,22 +123,25 @@ def check_archives(champion: Path, challenger: Path, work: Path, top_k: int = 5)
     new = new_pairs(before, after)
     if not new:
         return agreement(after, [], None, top_k=top_k)
-    embedder, config = _champion_embedder(champion, work)
-    if embedder is None:
+    stored = _champion_index(champion, work)
+    if stored is None:
         embedder, config = _challenger_base_model(challenger)
-    return agreement(after, new, embedder, config, top_k=top_k) | {"embedder": embedder.name}
+        return agreement(after, new, embedder, config, top_k=top_k) | {"embedder": embedder.name}
+    # The champion's rows keep the vectors its index holds (same model): only the night's questions are embedded.
+    return agreement(after, new, stored.embedder, stored.config, top_k=top_k,
+                     known_vectors=question_vectors(stored)) | {"embedder": stored.embedder.name}
 
 
-def _champion_embedder(archive: Path, work: Path) -> Tuple[Optional[Embedder], Optional[IndexConfig]]:
-    """The champion's knowledge-base embedding model (adapted: bundled in the archive) and index options."""
+def _champion_index(archive: Path, work: Path) -> Optional[StoredIndex]:
+    """The champion's stored knowledge base: its embedding model (adapted: bundled in the archive), index options and
+    question vectors."""
     with tarfile.open(archive, "r:gz") as tar:
         members = _kb_members(tar)
         if not any(m.name.endswith(f"{KB_DIR}/{MANIFEST_FILE}") for m in members):
-            return None, None
+            return None
         tar.extractall(work, members=members)
     directory = next(p.parent for p in work.rglob(MANIFEST_FILE) if p.parent.name == KB_DIR)
-    stored = QAIndex.read(directory)
-    return stored.embedder, stored.config
+    return QAIndex.read(directory)
 
 
 def _challenger_base_model(archive: Path) -> Tuple[Embedder, IndexConfig]:

@@ -101,10 +101,12 @@ class QAIndex:
     # ------------------------------------------------------------------- build
     @classmethod
     def build(cls, pairs: Sequence[QAPair], config: Optional[IndexConfig] = None, embedder: Optional[Embedder] = None, progress: bool = True,
-              intent_examples: Sequence[Tuple[str, str]] = ()) -> "QAIndex":
+              intent_examples: Sequence[Tuple[str, str]] = (), known_vectors: Optional[Dict[str, np.ndarray]] = None) -> "QAIndex":
         """Embeds the questions, merges duplicates and indexes the rest (kind chosen by size unless set).
 
         `intent_examples`: (text, intent) of the bot's intents, learnt by the multilingual view's answer head.
+        `known_vectors`: questions (as embedded, see `question_vectors`) already embedded by this same `embedder`,
+        e.g. a stored index's: only the other questions go through the model.
         """
         config = config or IndexConfig()
         if not pairs:
@@ -117,7 +119,7 @@ class QAIndex:
         config = dataclasses.replace(config, model=embedder.name)
         fold = to_simplified if config.fold_traditional else (lambda text: text)
         started = time.perf_counter()
-        vectors = embedder.encode([fold(p.question) for p in pairs], config.batch_size, progress=None if progress else False)
+        vectors = _embedded(embedder, [fold(p.question) for p in pairs], known_vectors or {}, config.batch_size, progress)
         embedded = time.perf_counter()
         readable = embedder.coverage([fold(p.question) for p in pairs]) >= config.lexical_min_coverage
         deduped = find_duplicates(pairs, vectors, config.dedupe_threshold, readable=readable)
@@ -461,6 +463,24 @@ class QAIndex:
             if self._by_text is not None:
                 for key in _text_keys(pair):
                     self._by_text[key].discard(vector_id)
+
+
+def question_vectors(stored: StoredIndex) -> Dict[str, np.ndarray]:
+    """A stored index's vectors by the question text they embed (folded as its config folds): `QAIndex.build`'s
+    `known_vectors` for an index over the same rows and more, with the same model (every index kind keeps the vectors
+    themselves, so they come back exactly)."""
+    ids = np.fromiter(stored.pairs, dtype=np.int64, count=len(stored.pairs))
+    fold = to_simplified if stored.config.fold_traditional else (lambda text: text)
+    return {fold(pair.question): vector for pair, vector in zip(stored.pairs.values(), stored.vectors.reconstruct(ids))}
+
+
+def _embedded(embedder: Embedder, texts: List[str], known: Dict[str, np.ndarray], batch_size: int, progress: bool) -> np.ndarray:
+    """`embedder.encode(texts)`, taking the vectors of texts in `known` from there."""
+    missing = list(dict.fromkeys(t for t in texts if t not in known))
+    if len(missing) == len(texts):
+        return embedder.encode(texts, batch_size, progress=None if progress else False)
+    found = dict(zip(missing, embedder.encode(missing, batch_size, progress=None if progress else False)))
+    return np.ascontiguousarray(np.stack([known[t] if t in known else found[t] for t in texts]), dtype=np.float32)
 
 
 def _text_keys(pair: QAPair):

@@ -17,6 +17,7 @@ from retrain import gate, kb_entries
 from retrain.config import GateConfig, RetrainConfig
 from retrain.report import summary
 from retrieval import Embedder, IndexConfig, QAIndex, QAPair
+from retrieval.index import question_vectors
 
 ROOT = Path(__file__).resolve().parents[2]
 KB_IN_ARCHIVE = "components/train_bot.components.FaissAnswerRetriever4/knowledge_base"
@@ -63,6 +64,25 @@ def test_right_new_entries_agree_and_wrong_ones_do_not(embedder):
     assert both["agreement"] < 0.8, both
     # The held-out row itself is never evidence: with it counted every row would find its own answer first.
     assert after_right["first"] < len(wrong)
+
+
+def test_the_champions_rows_keep_their_stored_vectors_and_the_figures_do_not_change(embedder, tmp_path, monkeypatch):
+    """The nightly check embeds only the questions the champion's index does not hold, with the same agreement."""
+    champion_pairs, right, wrong = night(faq(), withheld=8)
+    champion_pairs = champion_pairs[:150]
+    QAIndex.build(champion_pairs + right, CONFIG, embedder=embedder, progress=False).save(tmp_path / "champion")
+    known = question_vectors(QAIndex.read(tmp_path / "champion", embedder=embedder))
+    served = champion_pairs + right + wrong
+    everything = kb_entries.agreement(served, wrong, embedder, CONFIG)
+    embedded = []
+    encode = embedder.encode
+    monkeypatch.setattr(embedder, "encode", lambda texts, *a, **k: embedded.extend(texts) or encode(texts, *a, **k))
+    reused = kb_entries.agreement(served, wrong, embedder, CONFIG, known_vectors=known)
+    assert {p.question for p in wrong} <= set(embedded) and len(embedded) < len(served) / 10, len(embedded)
+    # The same rows agree, at the same ranks; the misses' best scores to the 4th decimal at most (float rounding).
+    scores = [(m.pop("score"), n.pop("score")) for m, n in zip(reused["misses"], everything["misses"])]
+    assert reused == everything and all(abs(a - b) <= 2e-4 for a, b in scores), scores
+    assert reused["agreement"] <= 0.25, reused
 
 
 def test_new_pairs_are_the_rows_the_champion_lacks():
