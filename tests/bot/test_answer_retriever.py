@@ -24,7 +24,9 @@ OUT_OF_SCOPE = ["what's the weather like in Paris", "tell me a joke", "who won t
 
 
 def config(qa_file):
-    return {"qa_files": [str(qa_file)], "answer_precision": 0.8, "calibration_folds": 2}
+    # The packaged model as it is: adapting it to these 200 rows took 65 of the fixture's 78 s, and `make test`'s
+    # `rasa train` adapts the shop's knowledge base (config.yml), whose archive the live-server tests load.
+    return {"qa_files": [str(qa_file)], "answer_precision": 0.8, "calibration_folds": 2, "adapt": False}
 
 
 @pytest.fixture(scope="module")

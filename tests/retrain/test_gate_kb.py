@@ -53,7 +53,7 @@ def wrong_answers_archive(source: Path, target: Path) -> int:
     """The champion's archive with every knowledge-base question filed under another article's answer: what the
     knowledge base learns when a lead accepts wrong agents' answers. Returns how many entries changed."""
     changed = 0
-    with tarfile.open(source, "r:gz") as src, tarfile.open(target, "w:gz", compresslevel=1) as dst:
+    with tarfile.open(source, "r:gz") as src, tarfile.open(target, "w:gz", compresslevel=0) as dst:  # stored: 2.6 s, not 9.4
         for member in src.getmembers():
             data = src.extractfile(member) if member.isfile() else None
             if data is not None and member.name.endswith("knowledge_base/pairs.jsonl"):

@@ -183,7 +183,7 @@ def test_the_gate_reads_the_new_entries_from_the_archives_and_refuses_a_wrong_ni
 
 def with_rows(source: Path, target: Path, rows) -> None:
     """The archive `source` with `rows` added to its knowledge base's Q&A rows (what the check reads of a challenger)."""
-    with tarfile.open(source, "r:gz") as src, tarfile.open(target, "w:gz", compresslevel=1) as dst:
+    with tarfile.open(source, "r:gz") as src, tarfile.open(target, "w:gz", compresslevel=0) as dst:  # stored: 2.6 s, not 9.4
         for member in src.getmembers():
             data = src.extractfile(member) if member.isfile() else None
             if data is not None and member.name.endswith("knowledge_base/pairs.jsonl"):
