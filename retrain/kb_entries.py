@@ -17,9 +17,10 @@ already files under the answer it really needs (a conflict with the champion's
 entries), or other topics. The search uses the retrieval library's index over
 the challenger's Q&A rows, embedded with the champion's knowledge-base model
 (which never saw the new rows; the challenger's adapted model did, and would
-pull each row towards its own answer; the champion's rows keep the vectors its
-index holds, so only the night's questions go through the model) and with both answer heads off, the
-multilingual view's and the joint one (retrieval/joint_head.py): they would
+pull each row towards its own answer; the champion's rows keep the vectors
+its index holds, so only the night's questions go through the model) and with
+both answer heads off, the multilingual view's and the joint one
+(retrieval/joint_head.py): they would
 have learnt the held-out row too (with the joint head on, deliberately wrong
 rows agreed 35 of 35). Runs in a child process
 (`python -m retrain.kb_entries`), like the probe, so the retrain stays light.
