@@ -105,6 +105,19 @@ def int8(model: str) -> bool:
     return model in INT8_CHOICES[value]
 
 
+def time_budgets() -> bool:
+    """Whether training time budgets shorten schedules: KEFU_TIME_BUDGETS `on` (default) or `off`.
+
+    A budget makes the step count depend on the machine's speed, so two runs of the
+    same training can give different models. `off` trains every planned step: what
+    `make test` uses, so that its gating conversation tests see the same model on every run.
+    """
+    value = (os.environ.get("KEFU_TIME_BUDGETS") or "on").strip().lower()
+    if value not in ("on", "off"):
+        raise OptionsError(f"KEFU_TIME_BUDGETS must be on or off, got {value!r}")
+    return value == "on"
+
+
 def set_threads(threads: int) -> None:
     """torch intra-op and faiss OpenMP threads, set only when they differ."""
     import torch

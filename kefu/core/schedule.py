@@ -5,7 +5,8 @@ rather than cutting training off mid-decay. Work outside the steps that the budg
 covers as well (before the first step, or foreseen after the last) is taken off
 it with `TimeBudget.spend`. `TimeBudget.refit` is called every
 few steps from the full plan, so a machine that gets busy half-way still ends
-on time and one that frees up gets steps back.
+on time and one that frees up gets steps back. `KEFU_TIME_BUDGETS=off` turns every
+budget off, for runs that must give the same model on any machine (`make test`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 import logging
 import time
 from typing import Optional
+
+from kefu.core import runtime
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +35,9 @@ class TimeBudget:
                  first: Optional[int] = None):
         self.planned = planned
         self.total = planned
+        if minutes and not runtime.time_budgets():
+            logger.info("Time budget of %.1f min for %s is off (KEFU_TIME_BUDGETS=off): all %d planned steps", minutes, what, planned)
+            minutes = None
         self.seconds = minutes * 60 if minutes else None
         self.minutes = minutes
         self.what = what

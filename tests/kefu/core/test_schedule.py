@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
+from kefu.core.errors import OptionsError
 from kefu.core.schedule import TimeBudget, lr_factor
 
 
@@ -27,3 +30,16 @@ def test_work_outside_the_steps_is_taken_off_the_budget():
     assert 25 <= budget.refit(10) <= 30
     budget.spend(1_000.0)  # more than is left: nothing is, and the plan stops at what is done
     assert budget.seconds == 0.0 and budget.refit(20) == 20
+
+
+def test_budgets_switched_off_keep_the_whole_plan(monkeypatch):
+    monkeypatch.setenv("KEFU_TIME_BUDGETS", "off")
+    budget = TimeBudget(planned=10_000, minutes=0.5 / 60, what="test", every=10)
+    budget.started = time.perf_counter() - 0.4  # the same pace that fits about 11 steps with the budget on
+    assert budget.seconds is None and budget.refit(10) == 10_000
+
+
+def test_a_misspelt_budget_switch_is_an_error_not_a_silent_default(monkeypatch):
+    monkeypatch.setenv("KEFU_TIME_BUDGETS", "no")
+    with pytest.raises(OptionsError, match="KEFU_TIME_BUDGETS must be on or off"):
+        TimeBudget(planned=100, minutes=1.0, what="test")
