@@ -1,15 +1,16 @@
 """How long a kefu model archive takes to load: Rasa's way of building TED, kefu's (bot/speedups.py), kefu's
-with the transformers' ONNX graphs from the cache a previous load filled (kefu.core.onnx_cache), and that last one
-with skops imported its own way (`skops-plain`) instead of through kefu.core.sklearn_io.skops_io.
+with the transformers' ONNX graphs from the cache a previous load filled (kefu.core.onnx_cache), that last one
+with skops imported its own way (`skops-plain`) instead of through kefu.core.sklearn_io.skops_io, and the NLU part
+alone with the cache filled (`nlu-only`: bot.nlu_only, what the retrain's knowledge-base probe loads).
 
     flock /tmp/kefu-cpu.lock .venv/bin/python bench/model_load.py --model build/test/models/kefu.tar.gz [--rounds 3]
 
-Each load runs in a fresh process (`Agent.load`, as `rasa run`, `rasa test` and the retrain's
-knowledge-base probe do), the ways alternating round by round so that drift in the machine's
+Each load runs in a fresh process (`Agent.load`, as `rasa run` and `rasa test` do; `nlu-only` builds
+`bot.nlu_only.NLUParser`), the same modules imported before the clock starts, the ways alternating round by round so that drift in the machine's
 speed hits all. The first two export the ONNX graphs (KEFU_ONNX_CACHE=off); the cache of the
-last two is filled by one load before the rounds (not counted). Prints the seconds of every load,
-the median of each way, and whether the TED network's weights came out the same (they must:
-only how the network is built differs). Nothing else should run meanwhile.
+others is filled by one load before the rounds (not counted). Prints the seconds of every load,
+the median of each way, and whether the TED network's weights came out the same in the ways that
+load it (they must: only how the network is built differs). Nothing else should run meanwhile.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-WAYS = ("rasa", "kefu", "kefu-cached", "skops-plain")
+WAYS = ("rasa", "kefu", "kefu-cached", "skops-plain", "nlu-only")
+TED_WAYS = WAYS[:-1]
 
 
 def child(model: str, way: str, weights_out: str) -> None:
@@ -38,12 +40,17 @@ def child(model: str, way: str, weights_out: str) -> None:
     from rasa.utils.tensorflow.models import RasaModel
 
     import bot.components  # noqa: F401  (what Rasa imports first for a kefu model; installs kefu's load)
+    from bot.nlu_only import NLUParser
 
     if way == "rasa":
         RasaModel.load = classmethod(RasaModel.__dict__["load"].__func__.__wrapped__)
     started = time.perf_counter()
     if way == "skops-plain":
         import skops.io  # noqa: F401  (skops' own import, after TensorFlow and torch, as before kefu's lookup)
+    if way == "nlu-only":
+        NLUParser(model)
+        print(json.dumps({"seconds": round(time.perf_counter() - started, 2)}))
+        return
     agent = Agent.load(model)
     seconds = time.perf_counter() - started
     nodes = agent.processor.graph_runner._instantiated_nodes.values()
@@ -69,7 +76,7 @@ def main() -> int:
         env = dict(os.environ, HF_HUB_OFFLINE="1", TF_CPP_MIN_LOG_LEVEL="2", PYTHONWARNINGS="ignore")
 
         def load(way: str) -> float:
-            cache = f"{scratch}/onnx-cache" if way in ("kefu-cached", "skops-plain") else "off"
+            cache = f"{scratch}/onnx-cache" if way in ("kefu-cached", "skops-plain", "nlu-only") else "off"
             out = subprocess.run([sys.executable, __file__, "--model", args.model, "--child", way, "--weights-out",
                                   f"{scratch}/{way}.npz"], env=dict(env, KEFU_ONNX_CACHE=cache), capture_output=True, text=True)
             if out.returncode != 0:
@@ -82,11 +89,11 @@ def main() -> int:
             for way in WAYS:
                 seconds[way].append(load(way))
                 print(f"round {round_}: {way:11s} {seconds[way][-1]:6.2f} s", flush=True)
-        weights = [np.load(f"{scratch}/{way}.npz") for way in WAYS]
+        weights = [np.load(f"{scratch}/{way}.npz") for way in TED_WAYS]
         same = all(w.files == weights[0].files and all((w[k] == weights[0][k]).all() for k in w.files) for w in weights)
     medians = {way: statistics.median(values) for way, values in seconds.items()}
     print(f"median load: Rasa's TED build {medians['rasa']:.2f} s, kefu's {medians['kefu']:.2f} s, kefu's with the "
-          f"ONNX cache filled {medians['kefu-cached']:.2f} s, the same with skops' own import {medians['skops-plain']:.2f} s; "
+          f"ONNX cache filled {medians['kefu-cached']:.2f} s, the same with skops' own import {medians['skops-plain']:.2f} s, the NLU alone {medians['nlu-only']:.2f} s; "
           f"TED weights identical: {same} ({len(weights[0].files)} arrays)")
     return 0 if same else 1
 

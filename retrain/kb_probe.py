@@ -1,9 +1,9 @@
 """Knowledge-base answer precision of a model archive, as customers get it (the gate's `kb_answer_precision`).
 
-The archive is loaded whole (Rasa's Agent: intent classifier, fallback and
-knowledge base, as the server runs them) in a child process
-(`python -m retrain.kb_probe`, so the retrain process stays light), and parses
-every held-out question: paraphrases with their right answer, and questions
+The archive's NLU is loaded (intent classifier, fallback and knowledge base, as
+the server runs them; `bot.nlu_only`, without the dialogue policies a parse does
+not use) in a child process (`python -m retrain.kb_probe`, so the retrain
+process stays light), and parses every held-out question: paraphrases with their right answer, and questions
 the knowledge base has no answer for. An answer is *given* when the parse's
 `kb.match` is `high` (the bot answers from the knowledge base); it is *right*
 when its text is the expected answer (normalised: case, spacing, punctuation).
@@ -90,21 +90,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--questions", required=True, help="JSON list of messages")
     parser.add_argument("--out", required=True, help="JSON list: per message the knowledge-base answer given, or null")
     args = parser.parse_args(argv)
-    import asyncio
-
-    from rasa.core.agent import Agent
+    from bot.nlu_only import NLUParser
 
     texts = json.loads(Path(args.questions).read_text(encoding="utf-8"))
-    agent = Agent.load(args.model)
-
-    async def parse_all() -> List[Optional[str]]:
-        answers = []
-        for text in texts:
-            kb = (await agent.parse_message(text)).get(KB_KEY) or {}
-            answers.append(kb.get("answer") if kb.get("match") == KB_HIGH else None)
-        return answers
-
-    Path(args.out).write_text(json.dumps(asyncio.run(parse_all()), ensure_ascii=False), encoding="utf-8")
+    parser = NLUParser(args.model)
+    answers = []
+    for text in texts:
+        kb = parser.parse(text).get(KB_KEY) or {}
+        answers.append(kb.get("answer") if kb.get("match") == KB_HIGH else None)
+    Path(args.out).write_text(json.dumps(answers, ensure_ascii=False), encoding="utf-8")
     return 0
 
 

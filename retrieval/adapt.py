@@ -146,7 +146,6 @@ def training_pairs(train: Sequence[QAPair], siblings: int, seed: int) -> List[Tu
 def _fit(frozen: Embedder, examples, config: AdaptConfig, progress: bool):
     import torch
     from sentence_transformers.losses import MultipleNegativesRankingLoss
-    from sentence_transformers.util import batch_to_device
     from tqdm.auto import tqdm
 
     if not examples:
@@ -170,8 +169,8 @@ def _fit(frozen: Embedder, examples, config: AdaptConfig, progress: bool):
         for batch in distinct_label_batches(labels, config.batch_size, rng):
             if step >= budget.total:
                 break
-            features = [batch_to_device(model.preprocess([examples[i][column] for i in batch]), device) for column in (0, 1)]
-            loss = loss_fn(features, None)
+            embeddings = [embed_by_length(model, [examples[i][column] for i in batch], device) for column in (0, 1)]
+            loss = loss_fn.compute_loss_from_embeddings(embeddings, None)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -185,6 +184,46 @@ def _fit(frozen: Embedder, examples, config: AdaptConfig, progress: bool):
     bar.close()
     model.eval()
     return model, step
+
+
+# Cost of one more forward pass, in padded tokens, when a batch is split by length (measured on the shop's Q&A).
+PASS_COST_TOKENS = 128
+
+
+def embed_by_length(model, texts: Sequence[str], device, pass_cost: int = PASS_COST_TOKENS):
+    """Sentence embeddings of `texts` in their order, with gradients, computed in groups of similar token length.
+
+    One padded batch costs its longest text's length for every text: an answer
+    runs to 60-130 tokens and a question to 10-20, so a batch of (question,
+    answer) and (question, sibling) pairs spent most of its forward and backward
+    passes on padding. The loss only sees the embeddings, which do not depend on
+    the padding.
+    """
+    import torch
+    from sentence_transformers.util import batch_to_device
+
+    lengths = [len(ids) for ids in model.tokenizer(list(texts), truncation=True, max_length=model.max_seq_length)["input_ids"]]
+    order = sorted(range(len(texts)), key=lengths.__getitem__)
+    bounds = length_groups([lengths[i] for i in order], pass_cost)
+    parts = [model(batch_to_device(model.preprocess([texts[i] for i in order[start:end]]), device))["sentence_embedding"]
+             for start, end in zip([0] + bounds[:-1], bounds)]
+    inverse = torch.empty(len(order), dtype=torch.long)
+    inverse[torch.tensor(order)] = torch.arange(len(order))
+    return torch.cat(parts)[inverse.to(device)]
+
+
+def length_groups(sorted_lengths: Sequence[int], pass_cost: int) -> List[int]:
+    """End indices of the contiguous groups of ascending `sorted_lengths` with the fewest padded tokens plus
+    `pass_cost` per group (exact, by dynamic programming over the cut points)."""
+    n = len(sorted_lengths)
+    best, cut = [0] + [None] * n, [0] * (n + 1)
+    for end in range(1, n + 1):
+        best[end], cut[end] = min((best[start] + (end - start) * sorted_lengths[end - 1] + pass_cost, start) for start in range(end))
+    bounds, end = [], n
+    while end:
+        bounds.append(end)
+        end = cut[end]
+    return bounds[::-1]
 
 
 def distinct_label_batches(labels: Sequence[str], batch_size: int, rng: np.random.Generator) -> List[List[int]]:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from retrieval import AdaptConfig, RetrievalError, adapt
-from retrieval.adapt import distinct_label_batches, holdout_split, training_pairs
+from retrieval.adapt import distinct_label_batches, embed_by_length, holdout_split, length_groups, training_pairs
 from retrieval.qa import normalize_text
 
 
@@ -58,3 +58,20 @@ def test_adaptation_needs_answers_with_several_questions(small_pairs, embedder):
     assert not result.adapted and result.embedder is embedder and "nothing can be held out" in result.message
     with pytest.raises(RetrievalError, match="Unknown adaptation option"):
         AdaptConfig.from_dict({"epoch": 2})
+
+
+def test_a_batch_embedded_by_length_gives_the_padded_batchs_embeddings_in_order(small_pairs, embedder):
+    import torch
+    from sentence_transformers.util import batch_to_device
+
+    # Short questions and long answers, mixed, as an adaptation batch holds them.
+    texts = [t for p in small_pairs[:12] for t in (p.question, p.answer * 3)]
+    model = embedder.model
+    model.eval()
+    with torch.no_grad():
+        padded = model(batch_to_device(model.preprocess(texts), model.device))["sentence_embedding"]
+        grouped = embed_by_length(model, texts, model.device, pass_cost=16)
+    assert grouped.shape == padded.shape and torch.allclose(grouped, padded, atol=1e-5)
+    # 20 short texts and 4 long: two groups beat one padded batch, and one group beats 24 passes.
+    assert length_groups([10] * 20 + [100] * 4, pass_cost=128) == [20, 24]
+    assert length_groups([10] * 20 + [100] * 4, pass_cost=10_000) == [24]
