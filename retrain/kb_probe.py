@@ -3,11 +3,12 @@
 The archive's NLU is loaded (intent classifier, fallback and knowledge base, as
 the server runs them; `bot.nlu_only`, without the dialogue policies a parse does
 not use) in a child process (`python -m retrain.kb_probe`, so the retrain
-process stays light), and parses every held-out question: paraphrases with their right answer, and questions
-the knowledge base has no answer for. An answer is *given* when the parse's
-`kb.match` is `high` (the bot answers from the knowledge base); it is *right*
-when its text is the expected answer (normalised: case, spacing, punctuation).
-Precision = right / given; an answer to an unanswerable question is a wrong one.
+process stays light), and parses every held-out question: paraphrases with
+their right answer, and questions the knowledge base has no answer for. An
+answer is *given* when the parse's `kb.match` is `high` (the bot answers from
+the knowledge base); it is *right* when its text is the expected answer
+(normalised: case, spacing, punctuation). Precision = right / given; an answer
+to an unanswerable question is a wrong one.
 """
 
 from __future__ import annotations
