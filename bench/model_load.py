@@ -6,8 +6,8 @@ alone with the cache filled (`nlu-only`: bot.nlu_only, what the retrain's knowle
     flock /tmp/kefu-cpu.lock .venv/bin/python bench/model_load.py --model build/test/models/kefu.tar.gz [--rounds 3]
 
 Each load runs in a fresh process (`Agent.load`, as `rasa run` and `rasa test` do; `nlu-only` builds
-`bot.nlu_only.NLUParser`), the same modules imported before the clock starts, the ways alternating round by round so that drift in the machine's
-speed hits all. The first two export the ONNX graphs (KEFU_ONNX_CACHE=off); the cache of the
+`bot.nlu_only.NLUParser`), the same modules imported before the clock starts, the ways alternating
+round by round so that drift in the machine's speed hits all. The first two export the ONNX graphs (KEFU_ONNX_CACHE=off); the cache of the
 others is filled by one load before the rounds (not counted). Prints the seconds of every load,
 the median of each way, and whether the TED network's weights came out the same in the ways that
 load it (they must: only how the network is built differs). Nothing else should run meanwhile.

@@ -208,9 +208,7 @@ def embed_by_length(model, texts: Sequence[str], device, pass_cost: int = PASS_C
     bounds = length_groups([lengths[i] for i in order], pass_cost)
     parts = [model(batch_to_device(model.preprocess([texts[i] for i in order[start:end]]), device))["sentence_embedding"]
              for start, end in zip([0] + bounds[:-1], bounds)]
-    inverse = torch.empty(len(order), dtype=torch.long)
-    inverse[torch.tensor(order)] = torch.arange(len(order))
-    return torch.cat(parts)[inverse.to(device)]
+    return torch.cat(parts)[torch.tensor(order).argsort().to(device)]  # back to the texts' order
 
 
 def length_groups(sorted_lengths: Sequence[int], pass_cost: int) -> List[int]:
