@@ -6,7 +6,8 @@ The data stays outside the clone (licences and size); this writes Rasa NLU YAML 
 
     # BANKING77 (PolyAI-LDN/task-specific-datasets, banking_data/, CC BY 4.0)
     .venv/bin/python bench/public_data.py banking77 --source DIR_WITH_train.csv_AND_test.csv
-    # CLINC150 "full" (clinc/oos-eval, data/data_full.json): 150 intents + out-of-scope
+    # CLINC150 "full" (clinc/oos-eval, data/data_full.json): 150 intents + out-of-scope;
+    # also writes val.yml, the benchmark's validation split, for development
     .venv/bin/python bench/public_data.py clinc150 --source data_full.json
 
 Then, from the project root with config.yml as shipped:
@@ -73,11 +74,12 @@ def read_banking(source: Path, split: str) -> Pairs:
         return [(row["text"], row["category"]) for row in csv.DictReader(f)]
 
 
-def read_clinc(source: Path) -> Tuple[Pairs, Pairs]:
+def read_clinc(source: Path) -> Tuple[Pairs, Pairs, Pairs]:
+    """(train, test, val): val is the benchmark's own validation split, for choices (bench/ood_quantile.py)."""
     data = json.loads(source.read_text(encoding="utf-8"))
-    train = [(t, i) for t, i in data["train"]] + [(t, OUT_OF_SCOPE) for t, _ in data["oos_train"]]
-    test = [(t, i) for t, i in data["test"]] + [(t, OUT_OF_SCOPE) for t, _ in data["oos_test"]]
-    return train, test
+    train, test, val = ([(t, i) for t, i in data[split]] + [(t, OUT_OF_SCOPE) for t, _ in data[f"oos_{split}"]]
+                        for split in ("train", "test", "val"))
+    return train, test, val
 
 
 def score(results: Path) -> Dict[str, float]:
@@ -117,7 +119,8 @@ def main() -> int:
         write_qa(train, out / "qa_train.csv", "train")
         write_qa(test, out / "qa_test.csv", "test")
     else:
-        train, test = read_clinc(args.source)
+        train, test, val = read_clinc(args.source)
+        write_nlu(val, out / "val.yml", dedupe=False)
     write_nlu(train, out / "train.yml", dedupe=True)
     write_nlu(test, out / "test.yml", dedupe=False)
     yaml.safe_load((out / "train.yml").read_text(encoding="utf-8"))  # fails here, not in rasa, on a bad conversion

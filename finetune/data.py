@@ -131,6 +131,12 @@ def continued_split(
     return train + new_train, held_out + new_held
 
 
+def held_out_examples(examples: Sequence[Example], record: Dict) -> List[Example]:
+    """The examples a model with split `record` (its manifest's `validation_split`) was validated on."""
+    key_seed, held = int(record["seed"]), set(record["held_out"])
+    return [e for e in examples if _text_key(e.text, key_seed) in held]
+
+
 def _text_key(text: str, seed: int) -> str:
     key = str(seed).encode()
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8, key=key).hexdigest()

@@ -1,7 +1,7 @@
 import pytest
 
 from finetune import DataError, Example, load_nlu_examples
-from finetune.data import check_examples, clean_text, continued_split, split_record, stratified_split
+from finetune.data import check_examples, clean_text, continued_split, held_out_examples, split_record, stratified_split
 
 
 def test_loads_rasa_yaml_with_entities_stripped(tiny_examples):
@@ -61,6 +61,15 @@ def test_a_continued_split_never_validates_on_what_the_model_trained_on():
         assert any(e.intent == intent for e in held_new)
         assert any(e.intent == intent and e in set(added) for e in train_after)
     assert sorted(train_after + held_after) == sorted(before + added)
+
+
+def test_a_models_held_out_examples_are_found_again_in_its_data():
+    """bench/ood_quantile.py refits a model's calibration on the very messages it was validated on."""
+    examples = [Example(f"message {i} about {intent}", intent) for intent in ("greet", "refund") for i in range(20)]
+    train, held = stratified_split(examples, 0.2, seed=7)
+    record = split_record(train, held, 0.2, seed=7)
+    found = held_out_examples(list(reversed(examples)) + [Example("never seen", "greet")], record)
+    assert sorted(found) == sorted(held) and len(found) == 8
 
 
 def test_undecodable_bytes_become_replacement_characters():
