@@ -39,11 +39,12 @@ class TrainConfig(Options):
     seed: int = 42
     # Out-of-scope signal: share of held-out in-scope messages allowed below the
     # in-domain threshold, and the number of nearest training examples averaged.
-    # New traffic sits further from the training examples than a held-out split of them:
-    # CLINC150's own validation messages fell below the 2 % quantile of the held-out split
-    # 3.6 % of the time (107 of 3,000 sent out of scope); at 1 %, 1.7 % (52), with 91 of its 100
-    # out-of-scope messages still caught (96 at 2 %). bench/ood_quantile.py measures it.
-    ood_quantile: float = 0.01
+    # New traffic sits further from the training examples than a held-out split of them: at 0.02,
+    # CLINC150's validation split sent 3.6 % of in-scope messages out of scope, not 2 %. A lower
+    # quantile trades caught for in-scope: one CLINC150 model refitted by bench/ood_quantile.py,
+    # test in-scope / caught 0.9462 / 0.890 at 0.02, 0.9491 / 0.861 at 0.015, 0.9518 / 0.828 at
+    # 0.01. 0.02 keeps more than 85 % caught; set it in config.yml to choose otherwise.
+    ood_quantile: float = 0.02
     ood_neighbours: int = 1
     # Character n-gram companion for text the tokenizer cannot read (finetune/lexical.py):
     # "auto" trains it when at least `lexical_min_share` of the training texts have under
