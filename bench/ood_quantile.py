@@ -61,7 +61,7 @@ def main() -> int:
     # As training fits them: the transformer's scaler on what it read (when another view reads the rest),
     # the multilingual one on every held-out message, the n-gram one on the poorly read when there are 5.
     readable = encoded.coverage >= config["lexical_min_coverage"]
-    if model.multilingual is None and model.lexical is None or (readable & in_scope).sum() < 2:
+    if (model.multilingual is None and model.lexical is None) or (readable & in_scope).sum() < 2:
         readable = np.ones(len(held), bool)
     similarity = knn_similarity(encoded.embeddings @ model.bank.T, model.neighbours)
     nearest = model.multilingual.score(model.encoder.encode(texts))[1] if model.multilingual is not None else None
