@@ -94,10 +94,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from bot.nlu_only import NLUParser
 
     texts = json.loads(Path(args.questions).read_text(encoding="utf-8"))
-    parser = NLUParser(args.model)
+    nlu = NLUParser(args.model)  # not `parser`: that name is the command line's
     answers = []
     for text in texts:
-        kb = parser.parse(text).get(KB_KEY) or {}
+        kb = nlu.parse(text).get(KB_KEY) or {}
         answers.append(kb.get("answer") if kb.get("match") == KB_HIGH else None)
     Path(args.out).write_text(json.dumps(answers, ensure_ascii=False), encoding="utf-8")
     return 0
