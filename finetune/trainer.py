@@ -107,6 +107,8 @@ def train(
             ) from exc
         mode = "from_base"
     model.to(device)
+    if config.freeze_word_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
     quiet_padding(tokenizer)
     # Text the tokenizer cannot read (mostly [UNK]) is noise to the transformer: it trains on
     # the readable examples, the character n-gram companion on all of them.
