@@ -133,17 +133,19 @@ def test_the_time_budget_covers_the_passes_foreseen_after_the_schedule(tiny_exam
     assert any(r.getMessage().endswith("720 s foreseen after it") for r in caplog.records)
 
 
-def test_word_embeddings_stay_as_pretrained_while_the_layers_learn(tiny_model):
+def test_frozen_word_embeddings_stay_as_pretrained_while_the_layers_learn(tiny_examples, tiny_model):
     import torch
     from transformers import AutoModel
 
     from kefu.core.base_model import resolve_base_model
 
     base = AutoModel.from_pretrained(resolve_base_model("default"))
-    trained = tiny_model.model
-    assert torch.equal(trained.get_input_embeddings().weight, base.get_input_embeddings().weight)
+    frozen = train(tiny_examples, TrainConfig(**{**FAST_TRAINING, "epochs": 2, "freeze_word_embeddings": True}), progress=False).model
+    assert torch.equal(frozen.get_input_embeddings().weight, base.get_input_embeddings().weight)
     layer = "encoder.layer.0.attention.self.query.weight"
-    assert not torch.equal(trained.base_model.state_dict()[layer], base.state_dict()[layer])
+    assert not torch.equal(frozen.base_model.state_dict()[layer], base.state_dict()[layer])
+    # The default trains them.
+    assert not torch.equal(tiny_model.model.get_input_embeddings().weight, base.get_input_embeddings().weight)
 
 
 def test_time_budget_shortens_the_schedule(tiny_examples):
