@@ -1,5 +1,5 @@
-"""Seconds per fine-tuning step of the intent classifier, its word embeddings trained against kept as pre-trained
-(`freeze_word_embeddings`, the default).
+"""Seconds per fine-tuning step of the intent classifier, its word embeddings trained (the default) against kept as
+pre-trained (`freeze_word_embeddings: true`).
 
     flock /tmp/kefu-cpu.lock .venv/bin/python bench/classifier_step.py [--nlu data/nlu] [--steps 30] [--rounds 3]
 
@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-WAYS = {"word embeddings trained": False, "word embeddings frozen (default)": True}
+WAYS = {"word embeddings trained (default)": False, "word embeddings frozen": True}
 
 
 def main() -> int:
