@@ -39,7 +39,7 @@ class TrainConfig(Options):
     # optimiser update cost 10-30 % of a step on 2 cores (bench/classifier_step.py: data/nlu 241 -> 171 ms,
     # BANKING77 337 -> 305 ms) and the steps it frees bought no accuracy (own splits of the training files,
     # 6.5 minutes: HWU64 0.9263 -> 0.9273; BANKING77 0.9202 -> 0.9192), while the shipped data's held-out
-    # English went 0.9554 -> 0.9464 (every planned step, same seeds). Off by default: a faster `rasa train`.
+    # English went 0.9554 -> 0.9464 (every planned step, same seeds). Off by default; on for a faster `rasa train`.
     freeze_word_embeddings: bool = False
     time_budget_minutes: Optional[float] = 12.0
     seed: int = 42
