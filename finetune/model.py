@@ -16,6 +16,7 @@ from finetune.encoding import encode
 from finetune.errors import ModelLoadError
 from finetune.lexical import CharNgramClassifier
 from finetune.multilingual import MultilingualHead
+from finetune.sentence_head import SentenceHead
 from kefu.core import atomic, runtime, sentence_encoder, side_work
 from kefu.core import manifest as manifests
 from kefu.core.errors import OptionsError
@@ -50,7 +51,7 @@ class IntentModel:
     def __init__(self, model, tokenizer, labels: List[str], manifest: Dict[str, Any], bank: np.ndarray, bank_labels: np.ndarray,
                  device: str = "cpu", lexical: Optional[CharNgramClassifier] = None,
                  multilingual: Optional[MultilingualHead] = None, encoder: Optional[SentenceEncoder] = None,
-                 onnx: Optional[OnnxRunner] = None):
+                 onnx: Optional[OnnxRunner] = None, sentence_head: Optional[SentenceHead] = None):
         self.model = model
         self.onnx = onnx  # the transformer pass in ONNX Runtime (finetune/onnx_forward.py); None: torch
         self.tokenizer = tokenizer
@@ -75,6 +76,9 @@ class IntentModel:
         self.multilingual_temperature = float(multilingual_info.get("temperature", 1.0))
         self.multilingual_in_domain = SigmoidScaler(**multilingual_info.get("in_domain", {}))
         self.blend = Blend(**(manifest.get("blend") or {}))
+        # The logistic regression over the transformer's vectors (finetune/sentence_head.py) and its share of that view.
+        self.sentence_head = sentence_head
+        self.sentence_head_share = float((manifest.get("sentence_head") or {}).get("share", 0.0)) if sentence_head is not None else 0.0
         self.fold = to_simplified if manifest["train_config"].get("fold_traditional", False) else (lambda text: text)
         self.model.eval()
 
@@ -95,6 +99,8 @@ class IntentModel:
         probs = softmax(encoded.logits, self.temperature)
         if self.knn_weight > 0:
             probs = (1 - self.knn_weight) * probs + self.knn_weight * knn_vote(sims, self.bank_labels, len(self.labels))
+        if self.sentence_head is not None:
+            probs = self.sentence_head.mix(probs, encoded.embeddings, self.sentence_head_share)
         similarity = knn_similarity(sims, self.neighbours)
         transformer = View(probs, self.scaler.probability(similarity))
         # Messages the tokenizer reads poorly lean on the other views (finetune/blend.py).
@@ -134,6 +140,8 @@ class IntentModel:
                 self.lexical.save(tmp)
             if self.multilingual is not None:
                 self.multilingual.save(tmp)
+            if self.sentence_head is not None:
+                self.sentence_head.save(tmp)
             manifests.write(tmp / MANIFEST, dict(self.manifest, labels=self.labels), FORMAT_VERSION)
         return directory
 
@@ -158,6 +166,7 @@ class IntentModel:
             multilingual_info = manifest.get("multilingual") or {}
             multilingual = MultilingualHead.load(directory, len(labels)) if multilingual_info.get("enabled") else None
             encoder = sentence_encoder.load(multilingual_info["encoder"]) if multilingual is not None else None
+            sentence_head = SentenceHead.load(directory, len(labels)) if (manifest.get("sentence_head") or {}).get("enabled") else None
         except (ModelLoadError, OptionsError):  # a settings mistake says so, it is not a corrupt model
             raise
         except Exception as exc:  # transformers raises many types for corrupt files
@@ -177,7 +186,7 @@ class IntentModel:
         if torch_device == "cpu" and runtime.inference_backend() == "onnx":
             onnx = onnx_forward.build(model, tokenizer, runtime.inference_threads(), int8=runtime.int8(runtime.CLASSIFIER))
         return cls(model, tokenizer, labels, manifest, bank, bank_labels, torch_device, lexical=lexical,
-                   multilingual=multilingual, encoder=encoder, onnx=onnx)
+                   multilingual=multilingual, encoder=encoder, onnx=onnx, sentence_head=sentence_head)
 
     # ------------------------------------------------------------------- extras
     @property

@@ -34,6 +34,7 @@ from finetune.head_growth import regrow_head
 from finetune.lexical import CharNgramClassifier
 from finetune.model import IntentModel
 from finetune.multilingual import MultilingualHead
+from finetune.sentence_head import SentenceHead
 from kefu.core import runtime, sentence_encoder
 from kefu.core.base_model import resolve_base_model
 from kefu.core.schedule import TimeBudget, lr_factor
@@ -203,6 +204,7 @@ def train(
     bank_labels = np.array([label_ids[e.intent] for e in train_set])
     temperature, knn_weight, val_metrics = 1.0, 0.0, {}
     scaler = SigmoidScaler.fit(np.array([]), config.ood_quantile)
+    sentence_head, sentence_head_info = _train_sentence_head(bank, bank_labels, len(labels), config)
     if val_set:
         val_logits, val_emb, _ = best["val"]
         val_y = np.array([label_ids[e.intent] for e in val_set])
@@ -212,11 +214,16 @@ def train(
         votes = knn_vote(sims, bank_labels, len(labels))
         knn_weight = fit_knn_weight(probs, votes, val_y)
         mixed = (1 - knn_weight) * probs + knn_weight * votes
+        without_head = mixed
+        if sentence_head is not None:
+            mixed = sentence_head.mix(mixed, val_emb, config.sentence_head)
         in_scope = np.array([e.intent != OUT_OF_SCOPE for e in val_set])
         scaler = SigmoidScaler.fit(knn_similarity(sims, config.ood_neighbours)[in_scope], config.ood_quantile)
         val_metrics = {
             "val_accuracy_classifier": round(float((val_logits.argmax(1) == val_y).mean()), 4),
             "val_accuracy": round(float((mixed.argmax(1) == val_y).mean()), 4),
+            **({"val_accuracy_without_sentence_head": round(float((without_head.argmax(1) == val_y).mean()), 4)}
+               if sentence_head is not None else {}),
             "val_examples": len(val_set),
             "val_ece": round(expected_calibration_error(mixed.max(1), mixed.argmax(1) == val_y), 4),
         }
@@ -226,7 +233,7 @@ def train(
         full_val_encoded = best["val"] if _same_examples(full_val, val_set) else None
         blend, blend_metrics = _fit_blend(model, tokenizer, device, config, full_val, label_ids, labels, bank, bank_labels,
                                           temperature, knn_weight, scaler, lexical, lexical_info, multilingual, multilingual_info,
-                                          full_val_vectors, full_val_encoded)
+                                          full_val_vectors, full_val_encoded, sentence_head)
         val_metrics.update(blend_metrics)
 
     manifest = {
@@ -242,6 +249,7 @@ def train(
                         "neighbours": config.ood_neighbours},
         "lexical": lexical_info,
         "multilingual": multilingual_info,
+        "sentence_head": sentence_head_info,
         "blend": blend.to_dict(),
         "metrics": {
             "train_examples": len(train_set),
@@ -256,7 +264,19 @@ def train(
     }
     logger.info("Trained intent classifier: %s", manifest["metrics"])
     return IntentModel(model, tokenizer, labels, manifest, bank, bank_labels, device, lexical=lexical,
-                       multilingual=multilingual, encoder=encoder)
+                       multilingual=multilingual, encoder=encoder, sentence_head=sentence_head)
+
+
+def _train_sentence_head(bank: np.ndarray, bank_labels: np.ndarray, n_labels: int, config: TrainConfig):
+    """The logistic regression over the transformer's vectors of the training examples (finetune/sentence_head.py)."""
+    if config.sentence_head <= 0 or len(set(bank_labels.tolist())) < 2:
+        return None, {"enabled": False}
+    started = time.perf_counter()
+    head = SentenceHead.fit(bank, bank_labels, n_labels, config.sentence_head_c, config.seed)
+    info = {"enabled": True, "share": config.sentence_head, "c": config.sentence_head_c,
+            "train_seconds": round(time.perf_counter() - started, 1)}
+    logger.info("Sentence head trained (%d examples): %s", len(bank), info)
+    return head, info
 
 
 def _lexical_wanted(coverage: np.ndarray, config: TrainConfig) -> bool:
@@ -339,7 +359,7 @@ def _train_multilingual(encoder, train_set, val_set, label_ids, labels, config: 
 
 
 def _fit_blend(model, tokenizer, device, config, val_set, label_ids, labels, bank, bank_labels, temperature, knn_weight, scaler,
-               lexical, lexical_info, multilingual, multilingual_info, vectors, encoded=None):
+               lexical, lexical_info, multilingual, multilingual_info, vectors, encoded=None, sentence_head=None):
     """Blend shares fitted on every held-out message (finetune/blend.py).
 
     `vectors`: the multilingual encoder's for `val_set`; `encoded`: the transformer's pass over it, when one was run.
@@ -352,6 +372,8 @@ def _fit_blend(model, tokenizer, device, config, val_set, label_ids, labels, ban
     probs = softmax(encoded.logits, temperature)
     if knn_weight > 0:
         probs = (1 - knn_weight) * probs + knn_weight * knn_vote(sims, bank_labels, len(labels))
+    if sentence_head is not None:
+        probs = sentence_head.mix(probs, encoded.embeddings, config.sentence_head)
     transformer = View(probs, scaler.probability(knn_similarity(sims, config.ood_neighbours)))
     log_probs, nearest = multilingual.score(vectors)
     multi = View(softmax(log_probs, multilingual_info["temperature"]), SigmoidScaler(**multilingual_info["in_domain"]).probability(nearest))

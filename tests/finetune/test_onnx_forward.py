@@ -41,8 +41,10 @@ def test_int8_gives_nearly_the_same_answers(tiny_model_dir, monkeypatch):
     assert max(abs(a.confidence - b.confidence) for a, b in pairs) < 0.2
 
 
-def test_an_int8_copy_that_points_elsewhere_is_not_served(tiny_model_dir, monkeypatch, caplog):
+def test_an_int8_copy_that_points_elsewhere_is_not_served(tiny_model_dir, monkeypatch, caplog, tmp_path):
     monkeypatch.setenv("KEFU_INT8", "all")
+    # An empty graph cache: a run before this one kept the fp32 graph it chose, which would serve without the check.
+    monkeypatch.setenv("KEFU_ONNX_CACHE", str(tmp_path / "onnx"))
     monkeypatch.setattr(onnx_runtime, "INT8_MIN_COSINE", 1.01)  # no quantized output can agree that well
     with caplog.at_level(logging.WARNING, logger="kefu.core.onnx_runtime"):
         model = IntentModel.load(tiny_model_dir)
