@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -44,15 +43,12 @@ def main() -> int:
     from finetune.calibration import OUT_OF_SCOPE, SigmoidScaler, knn_similarity
     from finetune.data import held_out_examples, load_nlu_examples
     from finetune.encoding import encode
-    from finetune.model import IntentModel
-    from retrain.train_candidate import extract_intent_model
+    from retrain.train_candidate import load_intent_model
 
     archive = Path(get_local_model(str(args.model))) if args.model.is_dir() else args.model
-    with tempfile.TemporaryDirectory(prefix="kefu-ood-quantile-") as work:
-        directory = extract_intent_model(archive, Path(work))
-        if directory is None:
-            parser.error(f"{archive} has no kefu intent classifier")
-        model = IntentModel.load(directory)
+    model = load_intent_model(archive)
+    if model is None:
+        parser.error(f"{archive} has no kefu intent classifier")
     config = model.manifest["train_config"]
     held = held_out_examples(load_nlu_examples([args.train]), model.manifest["validation_split"])
     texts = [model.fold(e.text) for e in held]

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -40,20 +39,18 @@ def main() -> int:
     import logging
 
     logging.disable(logging.WARNING)
-    from finetune import IntentModel, TrainConfig, load_nlu_examples, train
+    from finetune import TrainConfig, load_nlu_examples, train
     from finetune.data import stratified_split
 
     if args.model is not None:
         from rasa.model import get_local_model
 
-        from retrain.train_candidate import extract_intent_model
+        from retrain.train_candidate import load_intent_model
 
         archive = Path(get_local_model(str(args.model))) if args.model.is_dir() else args.model
-        with tempfile.TemporaryDirectory(prefix="kefu-sentence-head-") as work:
-            directory = extract_intent_model(archive, Path(work))
-            if directory is None:
-                parser.error(f"{archive} has no kefu intent classifier")
-            model = IntentModel.load(directory)
+        model = load_intent_model(archive)
+        if model is None:
+            parser.error(f"{archive} has no kefu intent classifier")
         scored = load_nlu_examples(args.nlu)
         print(f"{archive.name}: {len(scored)} messages")
     else:

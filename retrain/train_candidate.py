@@ -15,13 +15,14 @@ import os
 import signal
 import subprocess
 import tarfile
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
-from finetune import INTENT_MANIFEST, read_manifest
+from finetune import INTENT_MANIFEST, IntentModel, read_manifest
 from finetune.data import has_split_record
 from kefu.core.archives import rasa_executable
 from retrain.config import RetrainConfig, RetrainError
@@ -42,6 +43,13 @@ def extract_intent_model(archive: Path, into: Path) -> Optional[Path]:
         raise RetrainError(f"cannot read model archive {archive}: {exc}") from exc
     manifests = sorted(into.rglob(INTENT_MANIFEST))
     return manifests[0].parent if manifests else None
+
+
+def load_intent_model(archive: Path) -> Optional[IntentModel]:
+    """The archive's kefu intent classifier loaded to serve (None if it has none); its unpacked files are gone on return."""
+    with tempfile.TemporaryDirectory(prefix="kefu-intent-model-") as work:
+        directory = extract_intent_model(Path(archive), Path(work))
+        return IntentModel.load(directory) if directory is not None else None
 
 
 def _component(name: str) -> Optional[str]:
