@@ -1,14 +1,16 @@
 """A logistic regression over the fine-tuned transformer's own sentence vectors, mixed into its view.
 
 The fine-tuned classifier's softmax layer learns from mini-batches while the
-encoder under it moves; once training ends, the encoder's sentence vectors
-of the training examples (the nearest-neighbour bank, kept anyway) separate
-the intents better than that layer does at the margin. A logistic regression
-fitted on the bank after training, a few seconds on 2 cores, learns every
-intent from all of its examples at once; its probabilities take a share of
-the transformer's view (`TrainConfig.sentence_head`) before the views are
-blended (finetune/blend.py). It reads the vectors the transformer's pass
-computes anyway: no second forward pass at prediction.
+encoder under it still moves. Once training ends, a logistic regression
+fitted on the final encoder's sentence vectors of the training examples (the
+nearest-neighbour bank, kept anyway; a few seconds on 2 cores) is a second
+reading of the same vectors that learns every intent from all of its
+examples at once. Alone it is about as accurate as the layer; its
+probabilities take a share of the transformer's view
+(`TrainConfig.sentence_head`) before the views are blended
+(finetune/blend.py), where it corrected some of the layer's errors. It reads
+the vectors the transformer's pass computes anyway: no second forward pass
+at prediction.
 
 Held-out 10 % splits of the public benchmarks' training files (never their
 test files), C 10, share 0 -> 0.2 (`TrainConfig.sentence_head`): BANKING77
@@ -17,6 +19,9 @@ takes 2-6 s. The trainer's own validation split does not choose the share: it
 already chose the best epoch, the temperature and the kNN weight, and reads
 within a message or two of the same at every share (BANKING77 0.9410 at 0,
 0.9388-0.9410 up to 0.6) while the splits above moved by up to 8 messages.
+On the benchmarks' test files the same trained models moved little, share 0
+-> 0.2 (bench/sentence_head.py --model): BANKING77 0.9331 -> 0.9337, CLINC150
+(all 5,500) 0.9360 -> 0.9356, HWU64 0.9210 at both.
 """
 
 from __future__ import annotations
