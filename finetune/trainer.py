@@ -27,13 +27,14 @@ from finetune.blend import Blend, View
 from finetune.calibration import OUT_OF_SCOPE, SigmoidScaler, combine, fit_knn_weight, fit_temperature, knn_similarity, knn_vote, softmax
 from finetune.config import TrainConfig
 from finetune.data import SPLIT_RULE, Example, check_examples, continued_split, data_fingerprint, has_split_record, split_record, stratified_split
-from finetune.encoding import encode, length_sorted_batches, quiet_padding
+from finetune.encoding import encode, forward, length_sorted_batches, quiet_padding
 from finetune.errors import ModelLoadError
 from finetune.evaluate import expected_calibration_error
 from finetune.head_growth import regrow_head
 from finetune.lexical import CharNgramClassifier
 from finetune.model import IntentModel
 from finetune.multilingual import MultilingualHead
+from finetune.pairs import pair_batches, pair_loss
 from finetune.sentence_head import SentenceHead
 from kefu.core import runtime, sentence_encoder
 from kefu.core.base_model import resolve_base_model
@@ -155,14 +156,18 @@ def train(
     for epoch in range(1, epochs + 1):
         model.train()
         epoch_loss = 0.0
-        batches = _shuffled_length_batches([len(x) for x in train_ids], config.batch_size, rng)
+        batches = _epoch_batches(train_y, [len(x) for x in train_ids], config, rng)
         for batch_idx in batches:
             if step >= budget.total:
                 break
             batch = tokenizer.pad({"input_ids": [train_ids[i] for i in batch_idx]}, return_tensors="pt")
             batch = {k: v.to(device) for k, v in batch.items()}
-            logits = model(**batch).logits
-            loss = loss_fn(logits, torch.as_tensor(train_y[batch_idx], device=device))
+            batch_y = torch.as_tensor(train_y[batch_idx], device=device)
+            if config.contrastive > 0:
+                logits, embeddings = forward(model, batch)
+                loss = loss_fn(logits, batch_y) + config.contrastive * pair_loss(embeddings, batch_y, config.contrastive_scale)
+            else:
+                loss = loss_fn(model(**batch).logits, batch_y)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -468,6 +473,13 @@ def _optimizer(model, config: TrainConfig):
         lr = config.head_learning_rate if is_head else config.learning_rate
         groups.setdefault((lr, decay), []).append(param)
     return torch.optim.AdamW([{"params": p, "lr": lr, "weight_decay": wd} for (lr, wd), p in groups.items()])
+
+
+def _epoch_batches(train_y: np.ndarray, lengths: List[int], config: TrainConfig, rng: np.random.Generator) -> List[List[int]]:
+    """One epoch's batches: length-bucketed examples, or pairs of one intent when the contrastive loss trains (finetune/pairs.py)."""
+    if config.contrastive > 0:
+        return pair_batches(train_y, lengths, config.batch_size, rng, _shuffled_length_batches)
+    return _shuffled_length_batches(lengths, config.batch_size, rng)
 
 
 def _shuffled_length_batches(lengths: List[int], batch_size: int, rng: np.random.Generator) -> List[List[int]]:
