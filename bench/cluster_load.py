@@ -1,14 +1,15 @@
 """Cluster figures for the closing note: `kefu cluster up` time, saturated msgs/s and latency at 50% load, rollout.
 
     flock /tmp/kefu-cpu.lock .venv/bin/python bench/cluster_load.py throughput --model M [--replicas 1 3] [--seconds 30]
-    flock /tmp/kefu-cpu.lock .venv/bin/python bench/cluster_load.py rollout --model M [--replicas 3] [--rate 4]
+    flock /tmp/kefu-cpu.lock .venv/bin/python bench/cluster_load.py rollout --model M [--replicas 3] [--rate 4] [--rollouts 1]
 
 throughput, per replica count: starts a cluster (embedded PostgreSQL/Redis,
 loopback ports, scratch state), times `up` from nothing to serving; saturates it
 with a closed loop of `--concurrency` customers through nginx (msgs/s = 200s
 per second); then an open loop at 50% of that rate (p50/p95/p99). rollout:
 load at `--rate` msgs/s, a new archive rolled out mid-run; sent, failed, and
-p50/p99 before / during (until every replica serves it) / after.
+p50/p99 before / during (until every replica serves it) / after, with why requests
+failed; `--rollouts N` rolls out N new archives in a row (`--seconds` apart).
 Channel rate limits are off (one simulated sender writes more than a person would).
 Hold the CPU lock: every figure is wall time on this machine.
 """
@@ -75,29 +76,34 @@ def rollout(args) -> None:
     config, info = start(Path(args.model), args.replicas[0], workdir)
     try:
         url = info["url"] + "/webhooks/rest/webhook"
-        result, marks = Run(), {}
-        new_model = workdir / "new.tar.gz"
-        shutil.copy(args.new_model or args.model, new_model)
+        result, marks = Run(), []
 
         async def scenario():
             stop = asyncio.Event()
-            load = asyncio.ensure_future(generate(url, 3600, 8, "roll", result, rate_per_s=args.rate, stop=stop))
+            load = asyncio.ensure_future(generate(url, 36000, 8, "roll", result, rate_per_s=args.rate, stop=stop))
             await asyncio.sleep(args.seconds)
-            marks["start"] = time.monotonic()
-            lifecycle.rollout(config, new_model, quiet=True)
-            marks["took"] = await asyncio.to_thread(lifecycle.wait_rolled_out, config, TOKEN, lifecycle.served_etag(config), 600)
-            marks["end"] = time.monotonic()
-            await asyncio.sleep(args.seconds)
+            for n in range(args.rollouts):
+                new_model = workdir / f"new-{n}.tar.gz"  # a new file each time: a new ETag, every replica loads it
+                shutil.copy(args.new_model or args.model, new_model)
+                start = time.monotonic()
+                lifecycle.rollout(config, new_model, quiet=True)
+                took = await asyncio.to_thread(lifecycle.wait_rolled_out, config, TOKEN, lifecycle.served_etag(config), 600)
+                marks.append((start, time.monotonic(), took))
+                await asyncio.sleep(args.seconds)
             stop.set()
             await load
 
         asyncio.run(scenario())
-        parts = {"before": result.between(0, marks["start"]), "during": result.between(marks["start"], marks["end"]),
-                 "after": result.between(marks["end"], float("inf")), "all": result}
+        parts = {"before": result.between(0, marks[0][0])}
+        for n, (began, ended, _) in enumerate(marks):
+            parts[f"during {n + 1}" if len(marks) > 1 else "during"] = result.between(began, ended)
+        parts.update({"after": result.between(marks[-1][1], float("inf")), "all": result})
         for name, part in parts.items():
             s = part.summary()
-            print(f"{name:>6}: sent {s['sent']} failed {s['failed']} p50 {s['p50_ms']} ms p99 {s['p99_ms']} ms")
-        print(f"every replica served the new model {marks['took']:.1f} s after the rollout; up took {info['seconds_to_serving']} s")
+            errors = f" ({json.dumps(s['errors'])})" if s.get("errors") else ""
+            print(f"{name:>9}: sent {s['sent']} failed {s['failed']}{errors} p50 {s['p50_ms']} ms p99 {s['p99_ms']} ms")
+        took = ", ".join(f"{t:.1f}" for _, _, t in marks)
+        print(f"every replica served the new model {took} s after each rollout; up took {info['seconds_to_serving']} s")
     finally:
         lifecycle.down(config, quiet=True)
         shutil.rmtree(workdir, ignore_errors=True)
@@ -112,6 +118,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rate", type=float, default=4.0)
+    parser.add_argument("--rollouts", type=int, default=1, help="rollout: how many in a row (--seconds apart)")
     args = parser.parse_args()
     args.replicas = args.replicas or ([1, 3] if args.what == "throughput" else [3])
     (throughput if args.what == "throughput" else rollout)(args)

@@ -13,6 +13,7 @@ import asyncio
 import itertools
 import json
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
@@ -28,6 +29,7 @@ class Record:
     status: int         # 0: no HTTP answer (connection error, timeout)
     sender: str
     text: str
+    error: str = ""     # why it failed: the exception's class, or the HTTP status and the body's start
 
 
 @dataclass
@@ -40,9 +42,13 @@ class Run:
     def summary(self) -> Dict[str, float]:
         ok = sorted(r.seconds for r in self.records if r.status == 200)
         span = (max(r.started + r.seconds for r in self.records) - min(r.started for r in self.records)) if self.records else 0.0
-        return {"sent": len(self.records), "failed": sum(r.status != 200 for r in self.records),
-                "msgs_per_s": round(len(ok) / span, 1) if span else 0.0,
-                "p50_ms": percentile_ms(ok, 50), "p95_ms": percentile_ms(ok, 95), "p99_ms": percentile_ms(ok, 99)}
+        failed = [r for r in self.records if r.status != 200]
+        figures = {"sent": len(self.records), "failed": len(failed),
+                   "msgs_per_s": round(len(ok) / span, 1) if span else 0.0,
+                   "p50_ms": percentile_ms(ok, 50), "p95_ms": percentile_ms(ok, 95), "p99_ms": percentile_ms(ok, 99)}
+        if failed:
+            figures["errors"] = dict(Counter(r.error for r in failed).most_common(5))
+        return figures
 
     def acknowledged(self) -> List[Record]:
         return [r for r in self.records if r.status == 200]
@@ -69,15 +75,17 @@ async def generate(url: str, duration_s: float, concurrency: int, prefix: str, r
             n = next(counter)
             sender, text = f"{prefix}-{n % max(concurrency * 4, 1)}", f"{messages[n % len(messages)]} #{n}"
             started = time.monotonic()
-            status = 0
+            status, error = 0, ""
             try:
                 async with session.post(url, data=json.dumps({"sender": sender, "message": text}),
                                         headers={"Content-Type": "application/json"}) as response:
-                    await response.read()
+                    body = await response.read()
                     status = response.status
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
-                status = 0
-            run.records.append(Record(started, time.monotonic() - started, status, sender, text))
+                    if status != 200:
+                        error = f"{status} {body[:80].decode(errors='replace').strip()}"
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+                status, error = 0, f"{type(e).__name__} {str(e)[:80]}".strip()
+            run.records.append(Record(started, time.monotonic() - started, status, sender, text, error))
 
         def done() -> bool:
             return time.monotonic() >= deadline or (stop is not None and stop.is_set())

@@ -23,6 +23,11 @@ def replica_url_path(config: ClusterConfig, replica: int) -> str:
     return f"{ROLLOUT_DIR}/replica-{replica}.tar.gz"
 
 
+def drain_flag(config: ClusterConfig, replica: int) -> Path:
+    """While this file exists nginx sends the replica no new webhook or API request (cluster/nginx.py)."""
+    return config.model_path.parent / ROLLOUT_DIR / f"drain-{replica}"
+
+
 def link_atomically(source: Path, target: Path) -> None:
     """`target` becomes another name of `source` (same inode, so nginx gives it the same ETag), atomically."""
     target.parent.mkdir(parents=True, exist_ok=True)

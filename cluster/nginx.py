@@ -11,28 +11,47 @@ Three servers in one nginx:
 - actions (loopback): the action servers, round robin.
 - model server (loopback): `models_dir` as static files with ETags, what each
   replica polls (`models:` in endpoints.yml).
-deploy/nginx/kefu.conf is this file rendered for the defaults (a template for other machines).
+deploy/nginx/kefu.conf is this file rendered for the defaults (a template for other machines):
+`python -c 'from cluster import nginx; print(nginx.template(), end="")' > deploy/nginx/kefu.conf`.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 from pathlib import Path
-from typing import Collection, List
+from typing import List
 
-from cluster import packages, procs
+from cluster import modelfiles, packages
 from cluster.config import ClusterConfig, ClusterError
 from kefu.core import atomic
 
+# Idle upstream connections nginx keeps: closed before the servers' own keep-alive timeout (the
+# action servers': Sanic's KEEP_ALIVE_TIMEOUT, 5 s; `rasa run`'s: 120 s), so nginx never sends a POST on a
+# connection the server is closing (a 502: a POST already sent is never replayed).
+UPSTREAM_KEEPALIVE_TIMEOUT = "4s"
 
-def render(config: ClusterConfig, state: Path, replica_hosts: List[str], action_hosts: List[str],
-           drained: Collection[str] = ()) -> str:
-    """`drained`: replica hosts that get no new webhook or API request (a replica about to load a model)."""
-    replicas = "\n".join(f"        server {h} max_fails=1 fail_timeout=3s;" for h in replica_hosts)
-    balanced = "\n".join(f"        server {h} max_fails=1 fail_timeout=3s{' down' if h in drained else ''};" for h in replica_hosts)
-    actions = "\n".join(f"        server {h} max_fails=1 fail_timeout=3s;" for h in action_hosts)
+
+def render(config: ClusterConfig, state: Path, replica_hosts: List[str], action_hosts: List[str]) -> str:
+    """The whole nginx.conf. Draining a replica (cluster/controller.py) needs no reload: with more than one
+    replica there is an upstream without each, and the front picks it while the replica's drain flag
+    (modelfiles.drain_flag) exists, a file test per request. A reload would close every idle
+    keep-alive connection of the customers' clients, racing their next request (a reset, a failed message).
+    """
+    def servers(hosts: List[str]) -> str:
+        return "\n".join(f"        server {h} max_fails=1 fail_timeout=3s;" for h in hosts)
+
+    groups = [("rasa", replica_hosts)]
+    if len(replica_hosts) > 1:
+        groups += [(f"rasa_without_{i}", replica_hosts[:i] + replica_hosts[i + 1:]) for i in range(len(replica_hosts))]
+    balanced = "\n".join(f"""    upstream {name} {{
+        least_conn;
+{servers(hosts)}
+        keepalive 64;
+        keepalive_timeout {UPSTREAM_KEEPALIVE_TIMEOUT};
+    }}""" for name, hosts in groups)
+    drains = "".join(f"        if (-f {modelfiles.drain_flag(config, i)}) {{ set $replicas rasa_without_{i}; }}\n"
+                     for i in range(len(replica_hosts)) if len(replica_hosts) > 1)
     tmp = state / "nginx"
     return f"""# Written by `kefu cluster up` (cluster/nginx.py); edit cluster.yml, not this file.
 worker_processes 1;
@@ -65,18 +84,15 @@ http {{
     map $cookie_kefu_route $route_cookie {{ "" $request_id; default $cookie_kefu_route; }}
     map $arg_route $sticky_key {{ "" $route_cookie; default $arg_route; }}
 
-    upstream rasa {{
-        least_conn;
 {balanced}
-        keepalive 64;
-    }}
     upstream rasa_sticky {{
         hash $sticky_key consistent;
-{replicas}
+{servers(replica_hosts)}
     }}
     upstream actions {{
-{actions}
+{servers(action_hosts)}
         keepalive 32;
+        keepalive_timeout {UPSTREAM_KEEPALIVE_TIMEOUT};
     }}
 
     server {{
@@ -90,7 +106,9 @@ http {{
         # Only requests never sent to a replica (connection refused, replica down) go to the next one.
         proxy_next_upstream error timeout;
         proxy_next_upstream_tries 3;
-
+        # A replica about to load a model gets no new webhook or API request (a file test, no reload).
+        set $replicas rasa;
+{drains}
         location = /metrics {{ return 403 "scrape each replica directly\\n"; }}
         location = /model {{ return 403 "roll models out through the model server: kefu cluster rollout\\n"; }}
         location /socket.io/ {{
@@ -102,7 +120,7 @@ http {{
         }}
         location / {{
             proxy_set_header Connection "";
-            proxy_pass http://rasa;
+            proxy_pass http://$replicas;
         }}
     }}
 
@@ -133,11 +151,10 @@ def replica_hosts(config: ClusterConfig) -> List[str]:
     return [f"127.0.0.1:{p}" for p in config.replica_ports()]
 
 
-def configure(config: ClusterConfig, state: Path, drained: Collection[int] = ()) -> Path:
-    """Writes <state>/nginx/nginx.conf (replicas numbered in `drained` marked down) once `nginx -t` accepts it."""
+def configure(config: ClusterConfig, state: Path) -> Path:
+    """Writes <state>/nginx/nginx.conf once `nginx -t` accepts it."""
     binary = packages.ensure("nginx")
-    hosts = replica_hosts(config)
-    text = render(config, state, hosts, [f"127.0.0.1:{p}" for p in config.action_ports()], {hosts[i] for i in drained})
+    text = render(config, state, replica_hosts(config), [f"127.0.0.1:{p}" for p in config.action_ports()])
     candidate = atomic.write_text(state / "nginx" / "nginx.conf.new", text)
     check = subprocess.run([binary, "-t", "-q", "-p", str(state / "nginx"), "-c", str(candidate)], capture_output=True, text=True)
     if check.returncode != 0:
@@ -147,12 +164,8 @@ def configure(config: ClusterConfig, state: Path, drained: Collection[int] = ())
     return conf
 
 
-def reload(config: ClusterConfig, state: Path, drained: Collection[int] = ()) -> bool:
-    """Rewrites the configuration and has the running nginx take it up (SIGHUP: in-flight requests finish
-    on the old workers); False when nginx is not running."""
-    configure(config, state, drained)
-    pid = procs.read_pid(state, "nginx")
-    if not procs.alive(pid):
-        return False
-    os.kill(pid, signal.SIGHUP)
-    return True
+def template() -> str:
+    """deploy/nginx/kefu.conf: the configuration for the defaults, 3 replicas, under /srv/kefu."""
+    config = ClusterConfig(replicas=3, state_dir="/srv/kefu/var/cluster", models_dir="/srv/kefu/models")
+    return (f"# Template: `kefu cluster up` writes this for cluster.yml (here 3 replicas, state in {config.state_dir}).\n"
+            + render(config, config.state, replica_hosts(config), [f"127.0.0.1:{p}" for p in config.action_ports()]))

@@ -5,7 +5,7 @@ import subprocess
 import pytest
 import yaml
 
-from cluster import nginx, packages, topology
+from cluster import modelfiles, nginx, packages, topology
 from cluster.config import ClusterConfig, ClusterError
 from kefu.cli import main
 
@@ -42,31 +42,37 @@ def test_nginx_accepts_the_rendered_configuration(tmp_path):
         binary = packages.ensure("nginx")
     except ClusterError as e:
         pytest.skip(str(e))
-    config = ClusterConfig(state_dir=str(tmp_path), models_dir=str(tmp_path / "models"))
+    config = ClusterConfig(replicas=3, state_dir=str(tmp_path), models_dir=str(tmp_path / "models"))
     (tmp_path / "nginx").mkdir()
     (tmp_path / "logs").mkdir()
-    conf = nginx.configure(config, tmp_path, drained={1})  # replica 1 about to load a model
+    conf = nginx.configure(config, tmp_path)
     check = subprocess.run([binary, "-t", "-p", str(tmp_path / "nginx"), "-c", str(conf)], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
     text = conf.read_text()
     assert "client_max_body_size 64k" in text and "hash $sticky_key consistent" in text and "Upgrade $http_upgrade" in text
-    balanced, sticky = text.split("upstream rasa {")[1].split("}")[0], text.split("upstream rasa_sticky {")[1].split("}")[0]
-    drained = f"127.0.0.1:{config.replica_ports()[1]}"
-    assert f"server {drained} max_fails=1 fail_timeout=3s down;" in balanced and balanced.count(" down;") == 1
-    assert " down;" not in sticky  # socket.io sessions live in their replica: not moved
-    assert " down;" not in nginx.configure(config, tmp_path).read_text()
+    hosts = nginx.replica_hosts(config)
+    without_1 = text.split("upstream rasa_without_1 {")[1].split("}")[0]
+    assert hosts[1] not in without_1 and hosts[0] in without_1 and hosts[2] in without_1
+    assert f"if (-f {modelfiles.drain_flag(config, 1)}) {{ set $replicas rasa_without_1; }}" in text
+    sticky = text.split("upstream rasa_sticky {")[1].split("}")[0]
+    assert all(h in sticky for h in hosts)  # socket.io sessions live in their replica: never drained
     config.client_max_body_size = "bogus"
     with pytest.raises(ClusterError, match="nginx refused"):
         nginx.configure(config, tmp_path)
-    assert " down;" not in conf.read_text()  # the refused file never replaced the running one
+    assert "client_max_body_size 64k" in conf.read_text()  # the refused file never replaced the running one
+
+
+def test_one_replica_has_nothing_to_drain_to(tmp_path):
+    text = nginx.render(ClusterConfig(replicas=1), tmp_path, ["127.0.0.1:15005"], ["127.0.0.1:15055"])
+    assert "rasa_without" not in text and "if (-f" not in text and "proxy_pass http://$replicas;" in text
 
 
 def test_shipped_template_matches_the_defaults():
     from pathlib import Path
 
     shipped = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "kefu.conf"
-    assert shipped.exists(), "deploy/nginx/kefu.conf: regenerate with scripts in cluster/nginx.py's docstring"
-    assert "upstream rasa_sticky" in shipped.read_text()
+    assert shipped.read_text() == nginx.template(), \
+        "deploy/nginx/kefu.conf is stale: regenerate it with the command in cluster/nginx.py's docstring"
 
 
 def test_cli_down_with_nothing_running(tmp_path, monkeypatch, capsys):
