@@ -50,7 +50,7 @@ def render(config: ClusterConfig, state: Path, replica_hosts: List[str], action_
         keepalive 64;
         keepalive_timeout {UPSTREAM_KEEPALIVE_TIMEOUT};
     }}""" for name, hosts in groups)
-    drains = "".join(f"        if (-f {modelfiles.drain_flag(config, i)}) {{ set $replicas rasa_without_{i}; }}\n"
+    drains = "".join(f'        if (-f "{modelfiles.drain_flag(config, i)}") {{ set $replicas rasa_without_{i}; }}\n'
                      for i in range(len(replica_hosts)) if len(replica_hosts) > 1)
     tmp = state / "nginx"
     return f"""# Written by `kefu cluster up` (cluster/nginx.py); edit cluster.yml, not this file.
@@ -138,7 +138,7 @@ http {{
     server {{
         listen 127.0.0.1:{config.model_server_port};
         location /models/ {{
-            alias {Path(config.models_dir).resolve()}/;
+            alias "{Path(config.models_dir).resolve()}/";
             etag on;
             add_header Cache-Control no-cache;
         }}

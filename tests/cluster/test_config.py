@@ -53,7 +53,7 @@ def test_nginx_accepts_the_rendered_configuration(tmp_path):
     hosts = nginx.replica_hosts(config)
     without_1 = text.split("upstream rasa_without_1 {")[1].split("}")[0]
     assert hosts[1] not in without_1 and hosts[0] in without_1 and hosts[2] in without_1
-    assert f"if (-f {modelfiles.drain_flag(config, 1)}) {{ set $replicas rasa_without_1; }}" in text
+    assert f"if (-f \"{modelfiles.drain_flag(config, 1)}\") {{ set $replicas rasa_without_1; }}" in text
     sticky = text.split("upstream rasa_sticky {")[1].split("}")[0]
     assert all(h in sticky for h in hosts)  # socket.io sessions live in their replica: never drained
     config.client_max_body_size = "bogus"

@@ -49,7 +49,8 @@ def front(tmp_path):
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
     config = ClusterConfig(replicas=3, replica_base_port=base, port=free_port(), actions_port=free_port(),
-                           model_server_port=free_port(), state_dir=str(tmp_path / "state"), models_dir=str(tmp_path / "models"))
+                           model_server_port=free_port(), state_dir=str(tmp_path / "state"),
+                           models_dir=str(tmp_path / "shared models"))  # a space: the paths are quoted
     for folder in ("nginx", "logs"):
         (config.state / folder).mkdir(parents=True)
     flags = modelfiles.drain_flag(config, 0).parent
