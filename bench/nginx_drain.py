@@ -3,52 +3,35 @@
     flock /tmp/kefu-cpu.lock .venv/bin/python bench/nginx_drain.py [--rate 200] [--seconds 20] [--every 0.5]
 
 The cluster's front nginx (cluster/nginx.py, 3 replicas) in front of three tiny
-HTTP/1.1 keep-alive servers standing in for Rasa (no model: the figure is
-nginx's alone), an open loop of POSTs at `--rate` per second through a pool of
+HTTP/1.1 keep-alive servers standing in for Rasa (tests/cluster/standin_front.py; no model: the
+figure is nginx's alone), an open loop of POSTs at `--rate` per second through a pool of
 keep-alive connections, as the web widget's and the load generator's. Phase
-`reload`: every `--every` seconds nginx is reloaded (SIGHUP), as the rolling
-rollout did twice per replica before drain flags; phase `drain flag`: every
-`--every` seconds a replica's drain flag is created or removed instead. Prints
-sent, failed and why, per phase.
+`drain flag`: every `--every` seconds a replica's drain flag is created or
+removed; phase `reload` (second, so that no old worker outlives it into the
+other): every `--every` seconds nginx is reloaded (SIGHUP), as the rolling
+rollout did twice per replica before drain flags. Prints sent, failed and why,
+per phase.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import http.server
 import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cluster import modelfiles, nginx, packages, procs  # noqa: E402
+from cluster import modelfiles  # noqa: E402
 from cluster.config import ClusterConfig  # noqa: E402
 from cluster.loadgen import generate  # noqa: E402
-from tests.live_bot import free_port  # noqa: E402
-
-
-class Replica(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body in two writes: no 40 ms delayed-ACK wait
-
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"[]")
-
-    def log_message(self, *args):
-        pass
+from tests.cluster.standin_front import standin_front  # noqa: E402
 
 
 async def phase(config: ClusterConfig, pid: int, what: str, args) -> dict:
@@ -66,6 +49,7 @@ async def phase(config: ClusterConfig, pid: int, what: str, args) -> dict:
         changes += 1
     for i in range(config.replicas):
         modelfiles.drain_flag(config, i).unlink(missing_ok=True)
+    await asyncio.sleep(3)  # a last reload's old worker has exited before the next phase starts
     return dict((await load).summary(), changes=changes)
 
 
@@ -76,33 +60,14 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=0.5, help="seconds between reloads / drain-flag changes")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="kefu-bench-drain-"))
-    base = free_port()
-    servers = [http.server.ThreadingHTTPServer(("127.0.0.1", base + i), Replica) for i in range(3)]
-    for server in servers:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-    config = ClusterConfig(replicas=3, replica_base_port=base, port=free_port(), actions_port=free_port(),
-                           model_server_port=free_port(), state_dir=str(workdir / "state"), models_dir=str(workdir / "models"))
-    for folder in ("nginx", "logs"):
-        (config.state / folder).mkdir(parents=True)
-    flags = modelfiles.drain_flag(config, 0).parent
-    flags.mkdir(parents=True)
-    flags.chmod(0o755)
-    procs.make_traversable(flags)
-    binary = packages.ensure("nginx")
-    conf = nginx.configure(config, config.state)
-    process = subprocess.Popen([binary, "-p", str(config.state / "nginx"), "-c", str(conf), "-g", "daemon off;"])
     try:
-        procs.wait_http(f"http://127.0.0.1:{config.port}/", 20, "nginx", ok=(200, 404, 405, 501))
-        results = {what: asyncio.run(phase(config, process.pid, what, args)) for what in ("reload", "drain flag")}
+        with standin_front(workdir) as (config, pid):
+            results = {what: asyncio.run(phase(config, pid, what, args)) for what in ("drain flag", "reload")}
         for what, s in results.items():
             errors = f" ({json.dumps(s['errors'])})" if s.get("errors") else ""
             print(f"{what:>10}: {s['changes']} changes, sent {s['sent']}, failed {s['failed']}{errors}, "
                   f"p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms")
     finally:
-        process.terminate()
-        process.wait(timeout=20)
-        for server in servers:
-            server.shutdown()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

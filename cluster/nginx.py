@@ -32,7 +32,7 @@ from kefu.core import atomic
 UPSTREAM_KEEPALIVE_TIMEOUT = "4s"
 
 
-def render(config: ClusterConfig, state: Path, replica_hosts: List[str], action_hosts: List[str]) -> str:
+def render(config: ClusterConfig, state: Path) -> str:
     """The whole nginx.conf. Draining a replica (cluster/controller.py) needs no reload: with more than one
     replica there is an upstream without each, and the front picks it while the replica's drain flag
     (modelfiles.drain_flag) exists, a file test per request. A reload would close every idle
@@ -41,9 +41,10 @@ def render(config: ClusterConfig, state: Path, replica_hosts: List[str], action_
     def servers(hosts: List[str]) -> str:
         return "\n".join(f"        server {h} max_fails=1 fail_timeout=3s;" for h in hosts)
 
-    groups = [("rasa", replica_hosts)]
-    if len(replica_hosts) > 1:
-        groups += [(f"rasa_without_{i}", replica_hosts[:i] + replica_hosts[i + 1:]) for i in range(len(replica_hosts))]
+    replicas, actions = _hosts(config.replica_ports()), _hosts(config.action_ports())
+    groups = [("rasa", replicas)]
+    if len(replicas) > 1:
+        groups += [(f"rasa_without_{i}", replicas[:i] + replicas[i + 1:]) for i in range(len(replicas))]
     balanced = "\n".join(f"""    upstream {name} {{
         least_conn;
 {servers(hosts)}
@@ -51,7 +52,7 @@ def render(config: ClusterConfig, state: Path, replica_hosts: List[str], action_
         keepalive_timeout {UPSTREAM_KEEPALIVE_TIMEOUT};
     }}""" for name, hosts in groups)
     drains = "".join(f'        if (-f "{modelfiles.drain_flag(config, i)}") {{ set $replicas rasa_without_{i}; }}\n'
-                     for i in range(len(replica_hosts)) if len(replica_hosts) > 1)
+                     for i in range(len(replicas)) if len(replicas) > 1)
     tmp = state / "nginx"
     return f"""# Written by `kefu cluster up` (cluster/nginx.py); edit cluster.yml, not this file.
 worker_processes 1;
@@ -87,10 +88,10 @@ http {{
 {balanced}
     upstream rasa_sticky {{
         hash $sticky_key consistent;
-{servers(replica_hosts)}
+{servers(replicas)}
     }}
     upstream actions {{
-{servers(action_hosts)}
+{servers(actions)}
         keepalive 32;
         keepalive_timeout {UPSTREAM_KEEPALIVE_TIMEOUT};
     }}
@@ -147,14 +148,18 @@ http {{
 """
 
 
+def _hosts(ports: List[int]) -> List[str]:
+    return [f"127.0.0.1:{p}" for p in ports]
+
+
 def replica_hosts(config: ClusterConfig) -> List[str]:
-    return [f"127.0.0.1:{p}" for p in config.replica_ports()]
+    return _hosts(config.replica_ports())
 
 
 def configure(config: ClusterConfig, state: Path) -> Path:
     """Writes <state>/nginx/nginx.conf once `nginx -t` accepts it."""
     binary = packages.ensure("nginx")
-    text = render(config, state, replica_hosts(config), [f"127.0.0.1:{p}" for p in config.action_ports()])
+    text = render(config, state)
     candidate = atomic.write_text(state / "nginx" / "nginx.conf.new", text)
     check = subprocess.run([binary, "-t", "-q", "-p", str(state / "nginx"), "-c", str(candidate)], capture_output=True, text=True)
     if check.returncode != 0:
@@ -168,4 +173,4 @@ def template() -> str:
     """deploy/nginx/kefu.conf: the configuration for the defaults, 3 replicas, under /srv/kefu."""
     config = ClusterConfig(replicas=3, state_dir="/srv/kefu/var/cluster", models_dir="/srv/kefu/models")
     return (f"# Template: `kefu cluster up` writes this for cluster.yml (here 3 replicas, state in {config.state_dir}).\n"
-            + render(config, config.state, replica_hosts(config), [f"127.0.0.1:{p}" for p in config.action_ports()]))
+            + render(config, config.state))

@@ -63,7 +63,7 @@ def test_nginx_accepts_the_rendered_configuration(tmp_path):
 
 
 def test_one_replica_has_nothing_to_drain_to(tmp_path):
-    text = nginx.render(ClusterConfig(replicas=1), tmp_path, ["127.0.0.1:15005"], ["127.0.0.1:15055"])
+    text = nginx.render(ClusterConfig(replicas=1), tmp_path)
     assert "rasa_without" not in text and "if (-f" not in text and "proxy_pass http://$replicas;" in text
 
 
