@@ -2,6 +2,7 @@
 
     flock /tmp/kefu-cpu.lock .venv/bin/python bench/nlu_backends.py --model build/test/models/kefu.tar.gz [--test tests/data/nlu.yml]
                                                               [--diet ~/.cache/kefu/bench-models/kefu-diet-*.tar.gz] [--threads 1] [--repeat 3]
+                                                              [--also OTHER_MODEL.tar.gz ...]
 
 Loads the model five times (torch; ONNX Runtime fp32; ONNX with the knowledge base's query
 encoder in int8, the default, with its three encoder passes one after the other (KEFU_OVERLAP=off)
@@ -16,7 +17,8 @@ classifier's transformer and the knowledge base's sentence encoder. Any archive:
 copies are made when the model loads (kefu/core/onnx_runtime.py). `--diet`: a third row, the
 same project on Rasa's stock DIET pipeline (the archive `bench/throughput.py` trains and caches),
 and each kefu row's p50 and p99 as multiples of DIET's, over all passes and per pass (`--repeat`:
-the latency comes from that many passes over the English messages).
+the latency comes from that many passes over the English messages). `--also`: more kefu models (the
+same data with another `base_model`, say), each a row served the default way and compared with DIET.
 
 `--threads N`: the compute threads every row may use for one message, the same for all: kefu's
 KEFU_INFERENCE_THREADS (its serving default is 1) and TensorFlow's intra-op threads for DIET, set
@@ -64,6 +66,8 @@ def main() -> int:
     parser.add_argument("--test-zh", default="tests/data/nlu_zh.yml")
     parser.add_argument("--qa", nargs="*", default=["tests/data/qa_paraphrases.csv", "tests/data/qa_paraphrases_zh.csv"])
     parser.add_argument("--diet", help="a model trained with bench/configs/diet.yml's pipeline, for a third row")
+    parser.add_argument("--also", nargs="*", default=[], metavar="MODEL",
+                        help="other kefu models (another base model, say) served the default way, a row each")
     parser.add_argument("--threads", type=int, help="compute threads per message for every row (default: each side's own)")
     parser.add_argument("--repeat", type=int, default=3,
                         help="passes over the English messages for the latency figures (the first pass also gives the accuracy); "
@@ -95,6 +99,9 @@ def main() -> int:
             questions += [(row["question"], row["answer"]) for row in csv.DictReader(handle)]
     agents = {row: load(args.model, backend, int8) for row, (backend, int8, _) in ROWS.items()}
     overlap = {row: settings[2] for row, settings in ROWS.items()}
+    also = {f"{Path(model).name}, default": model for model in args.also}
+    for row, model in also.items():
+        agents[row] = load(model, "onnx", "knowledge-base")
     if args.diet:
         agents["Rasa DIET"] = load(args.diet, "torch")
     for row, precision in (("onnx fp32", "fp32"), ("onnx int8", "int8")):
@@ -142,7 +149,7 @@ def main() -> int:
               f"{top1:.4f} | {right}/{len(given)} |")
     if "Rasa DIET" in timings:
         diet = timings["Rasa DIET"]
-        for backend in (DEFAULT_ROW, "onnx int8"):
+        for backend in (DEFAULT_ROW, "onnx int8", *also):
             mine = timings[backend]
             per_pass = [np.percentile(mine[i * n_en:(i + 1) * n_en], 99) / np.percentile(diet[i * n_en:(i + 1) * n_en], 99)
                         for i in range(args.repeat)]

