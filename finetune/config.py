@@ -41,9 +41,6 @@ class TrainConfig(Options):
     # 6.5 minutes: HWU64 0.9263 -> 0.9273; BANKING77 0.9202 -> 0.9192), while the shipped data's held-out
     # English went 0.9554 -> 0.9464 (every planned step, same seeds). Off by default; on for a faster `rasa train`.
     freeze_word_embeddings: bool = False
-    # The lowest N transformer layers (and the embeddings under them) kept as pre-trained (finetune/freezing.py):
-    # no backward pass through them, so a time budget runs more steps. 0 (the default) trains every layer.
-    freeze_layers: int = 0
     # Share of the transformer's view taken by a logistic regression over its own sentence vectors of the
     # training examples, fitted after fine-tuning (finetune/sentence_head.py; 0: none), and that regression's C.
     # Chosen on held-out 10 % splits of the public benchmarks' training files (seed 7, 6.5-minute budget, the
@@ -102,7 +99,5 @@ class TrainConfig(Options):
             raise FinetuneError(f"sentence_head must be in [0, 1), got {self.sentence_head!r}")
         if self.batch_size < 1 or self.max_length < 8:
             raise FinetuneError("batch_size must be >= 1 and max_length >= 8")
-        if not isinstance(self.freeze_layers, int) or self.freeze_layers < 0:
-            raise FinetuneError(f"freeze_layers must be a whole number >= 0, got {self.freeze_layers!r}")
         if self.contrastive < 0 or self.contrastive_scale <= 0:
             raise FinetuneError("contrastive must be >= 0 and contrastive_scale > 0")

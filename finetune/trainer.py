@@ -30,7 +30,6 @@ from finetune.data import SPLIT_RULE, Example, check_examples, continued_split, 
 from finetune.encoding import encode, forward, length_sorted_batches, quiet_padding
 from finetune.errors import ModelLoadError
 from finetune.evaluate import expected_calibration_error
-from finetune.freezing import freeze
 from finetune.head_growth import regrow_head
 from finetune.lexical import CharNgramClassifier
 from finetune.model import IntentModel
@@ -110,7 +109,8 @@ def train(
             ) from exc
         mode = "from_base"
     model.to(device)
-    freeze(model, config.freeze_word_embeddings, config.freeze_layers)
+    if config.freeze_word_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
     quiet_padding(tokenizer)
     # Text the tokenizer cannot read (mostly [UNK]) is noise to the transformer: it trains on
     # the readable examples, the character n-gram companion on all of them.

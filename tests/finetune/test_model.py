@@ -5,7 +5,7 @@ import time
 import numpy as np
 import pytest
 
-from finetune import FinetuneError, IntentModel, ModelLoadError, TrainConfig, train
+from finetune import IntentModel, ModelLoadError, TrainConfig, train
 from finetune.data import Example
 from tests.conftest import FAST_TRAINING
 
@@ -146,28 +146,6 @@ def test_frozen_word_embeddings_stay_as_pretrained_while_the_layers_learn(tiny_e
     assert not torch.equal(frozen.base_model.state_dict()[layer], base.state_dict()[layer])
     # The default trains them.
     assert not torch.equal(tiny_model.model.get_input_embeddings().weight, base.get_input_embeddings().weight)
-
-
-def test_frozen_lower_layers_stay_as_pretrained_while_the_top_learns(tiny_examples):
-    import torch
-    from transformers import AutoModel
-
-    from kefu.core.base_model import resolve_base_model
-
-    base = AutoModel.from_pretrained(resolve_base_model("default")).state_dict()
-    model = train(tiny_examples, TrainConfig(**{**FAST_TRAINING, "epochs": 2, "freeze_layers": 4}), progress=False)
-    trained = model.model.base_model.state_dict()
-    assert model.predict(["where is my parcel"])[0].intent is not None
-    for name in ("embeddings.word_embeddings.weight", "embeddings.LayerNorm.weight", "encoder.layer.3.output.dense.weight"):
-        assert torch.equal(trained[name], base[name]), name
-    for name in ("encoder.layer.4.attention.self.query.weight", "encoder.layer.5.output.dense.weight"):
-        assert not torch.equal(trained[name], base[name]), name
-
-
-@pytest.mark.parametrize("layers", [6, -1])
-def test_freezing_every_layer_or_a_negative_count_is_refused_before_training(tiny_examples, layers):
-    with pytest.raises(FinetuneError, match="freeze_layers"):
-        train(tiny_examples, TrainConfig(**{**FAST_TRAINING, "freeze_layers": layers}), progress=False)
 
 
 def test_time_budget_shortens_the_schedule(tiny_examples):
