@@ -2,7 +2,7 @@
 
     flock /tmp/kefu-cpu.lock .venv/bin/python bench/nlu_backends.py --model build/test/models/kefu.tar.gz [--test tests/data/nlu.yml]
                                                               [--diet ~/.cache/kefu/bench-models/kefu-diet-*.tar.gz] [--threads 1] [--repeat 3]
-                                                              [--also OTHER_MODEL.tar.gz ...]
+                                                              [--also OTHER_MODEL.tar.gz ...] [--also-int8]
 
 Loads the model five times (torch; ONNX Runtime fp32; ONNX with the knowledge base's query
 encoder in int8, the default, with its three encoder passes one after the other (KEFU_OVERLAP=off)
@@ -18,7 +18,8 @@ copies are made when the model loads (kefu/core/onnx_runtime.py). `--diet`: a th
 same project on Rasa's stock DIET pipeline (the archive `bench/throughput.py` trains and caches),
 and each kefu row's p50 and p99 as multiples of DIET's, over all passes and per pass (`--repeat`:
 the latency comes from that many passes over the English messages). `--also`: more kefu models (the
-same data with another `base_model`, say), each a row served the default way and compared with DIET.
+same data with another `base_model`, say), each a row served the default way and compared with DIET;
+`--also-int8` adds each once more with its classifier in int8 too (KEFU_INT8=all).
 
 `--threads N`: the compute threads every row may use for one message, the same for all: kefu's
 KEFU_INFERENCE_THREADS (its serving default is 1) and TensorFlow's intra-op threads for DIET, set
@@ -68,6 +69,8 @@ def main() -> int:
     parser.add_argument("--diet", help="a model trained with bench/configs/diet.yml's pipeline, for a third row")
     parser.add_argument("--also", nargs="*", default=[], metavar="MODEL",
                         help="other kefu models (another base model, say) served the default way, a row each")
+    parser.add_argument("--also-int8", action="store_true",
+                        help="each --also model once more with its classifier in int8 too (KEFU_INT8=all), a row each")
     parser.add_argument("--threads", type=int, help="compute threads per message for every row (default: each side's own)")
     parser.add_argument("--repeat", type=int, default=3,
                         help="passes over the English messages for the latency figures (the first pass also gives the accuracy); "
@@ -99,17 +102,19 @@ def main() -> int:
             questions += [(row["question"], row["answer"]) for row in csv.DictReader(handle)]
     agents = {row: load(args.model, backend, int8) for row, (backend, int8, _) in ROWS.items()}
     overlap = {row: settings[2] for row, settings in ROWS.items()}
-    also = {f"{Path(model).name}, default": model for model in args.also}
-    for row, model in also.items():
-        agents[row] = load(model, "onnx", "knowledge-base")
+    also = {f"{Path(model).name}, default": (model, "knowledge-base") for model in args.also}
+    if args.also_int8:
+        also.update({f"{Path(model).name}, int8": (model, "all") for model in args.also})
+    for row, (model, int8) in also.items():
+        agents[row] = load(model, "onnx", int8)
     if args.diet:
         agents["Rasa DIET"] = load(args.diet, "torch")
     for row, precision in (("onnx fp32", "fp32"), ("onnx int8", "int8")):
-        classifiers = [c for c in _components(agents[row]) if hasattr(c, "model") and hasattr(c.model, "onnx")]
-        runner = classifiers[0].model.onnx if classifiers else None
-        if runner is None or runner.precision != precision:
+        if _classifier_precision(agents[row]) != f"ONNX {precision}":
             print(f"the classifier does not serve in ONNX {precision} for the row {row!r}: see the warning above")
             return 2
+    for row in also:
+        print(f"{row}: the classifier serves {_classifier_precision(agents[row])}")
     texts = [e.text for e in examples] + [e.text for e in examples_zh] + [q for q, _ in questions]
     n_en, n_zh = len(examples), len(examples_zh)
     timings = {b: [] for b in agents}  # English messages only, every pass
@@ -165,6 +170,12 @@ def main() -> int:
 
 def _same(got, expected) -> bool:
     return bool(got) and " ".join(str(got).split()) == " ".join(str(expected).split())
+
+
+def _classifier_precision(agent) -> str:
+    classifiers = [c for c in _components(agent) if hasattr(c, "model") and hasattr(c.model, "onnx")]
+    runner = classifiers[0].model.onnx if classifiers else None
+    return f"ONNX {runner.precision}" if runner is not None else "torch"
 
 
 def _components(agent):
