@@ -75,15 +75,20 @@ INT8_CHOICES = {"off": frozenset(), KNOWLEDGE_BASE: frozenset({KNOWLEDGE_BASE}),
 DEFAULT_INT8 = KNOWLEDGE_BASE
 
 
+def cache_dir(variable: str, name: str) -> Path:
+    """The directory named by the environment `variable`, else $XDG_CACHE_HOME/kefu/<name> (~/.cache/kefu/<name>)."""
+    raw = (os.environ.get(variable) or "").strip()
+    if raw:
+        return Path(raw).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kefu" / name
+
+
 def onnx_cache_dir() -> Optional[Path]:
     """Where exported ONNX graphs are kept between loads of the same weights (kefu.core.onnx_cache):
     KEFU_ONNX_CACHE, else $XDG_CACHE_HOME/kefu/onnx (~/.cache/kefu/onnx); `off` keeps none."""
-    raw = (os.environ.get("KEFU_ONNX_CACHE") or "").strip()
-    if raw.lower() == "off":
+    if (os.environ.get("KEFU_ONNX_CACHE") or "").strip().lower() == "off":
         return None
-    if raw:
-        return Path(raw).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kefu" / "onnx"
+    return cache_dir("KEFU_ONNX_CACHE", "onnx")
 
 
 def inference_backend() -> str:

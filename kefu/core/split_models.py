@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import os
 import shutil
 import zipfile
 from contextlib import contextmanager
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from kefu.core import atomic
+from kefu.core import atomic, runtime
 from kefu.core.errors import ModelLoadError
 
 VERIFIED = ".kefu-verified"
@@ -70,10 +69,7 @@ ALIASES = {"all-mpnet-base-v2": ALL_MPNET_BASE_V2, "sentence-transformers/all-mp
 
 def model_cache_dir() -> Path:
     """KEFU_MODEL_CACHE, else $XDG_CACHE_HOME/kefu/models (~/.cache/kefu/models)."""
-    raw = (os.environ.get("KEFU_MODEL_CACHE") or "").strip()
-    if raw:
-        return Path(raw).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kefu" / "models"
+    return runtime.cache_dir("KEFU_MODEL_CACHE", "models")
 
 
 def split_model(name: str) -> Optional[SplitModel]:
