@@ -2,11 +2,11 @@
 
     flock /tmp/kefu-cpu.lock .venv/bin/python bench/nlu_backends.py --model build/test/models/kefu.tar.gz [--test tests/data/nlu.yml]
                                                               [--diet ~/.cache/kefu/bench-models/kefu-diet-*.tar.gz] [--threads 1] [--repeat 3]
-                                                              [--also OTHER_MODEL.tar.gz ...] [--also-int8] [--block 1]
+                                                              [--also OTHER_MODEL.tar.gz ...] [--block 1]
 
-Loads the model five times (torch; ONNX Runtime fp32; ONNX with the knowledge base's query
-encoder in int8, the default, with its three encoder passes one after the other (KEFU_OVERLAP=off)
-and overlapped on two cores (kefu.core.side_work, the default); ONNX with both in int8:
+Loads the model five times (torch; ONNX Runtime fp32; ONNX with only the knowledge base's query
+encoder in int8; ONNX with both in int8, the default, with its three encoder passes one after the
+other (KEFU_OVERLAP=off) and overlapped on two cores (kefu.core.side_work, the default):
 KEFU_INFERENCE_BACKEND and KEFU_INT8), parses every held-out message (English and Chinese intents,
 knowledge-base paraphrases) with each, alternating so all see the same machine, and prints
 per-message parse latency (p50, p99: the whole NLU pipeline, classifier + knowledge base +
@@ -18,8 +18,8 @@ copies are made when the model loads (kefu/core/onnx_runtime.py). `--diet`: a th
 same project on Rasa's stock DIET pipeline (the archive `bench/throughput.py` trains and caches),
 and each kefu row's p50 and p99 as multiples of DIET's, over all passes and per pass (`--repeat`:
 the latency comes from that many passes over the English messages). `--also`: more kefu models (the
-same data with another `base_model`, say), each a row served the default way and compared with DIET;
-`--also-int8` adds each once more with its classifier in int8 too (KEFU_INT8=all).
+same data with another `base_model`, say), each a row served the default way and compared with DIET
+(the line before the table says whether its classifier passed the int8 check or serves fp32).
 
 `--threads N`: the compute threads every row may use for one message, the same for all: kefu's
 KEFU_INFERENCE_THREADS (its serving default is 1) and TensorFlow's intra-op threads for DIET, set
@@ -43,13 +43,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-DEFAULT_ROW = "onnx, int8 knowledge base (default)"
+DEFAULT_ROW = "onnx int8 (default)"
+KB_INT8_ROW = "onnx, int8 knowledge base only"
 ROWS = {  # row: (KEFU_INFERENCE_BACKEND, KEFU_INT8, KEFU_OVERLAP)
     "torch": ("torch", "off", "auto"),
     "onnx fp32": ("onnx", "off", "auto"),
-    "onnx, int8 knowledge base, passes one after the other": ("onnx", "knowledge-base", "off"),
-    DEFAULT_ROW: ("onnx", "knowledge-base", "auto"),
-    "onnx int8": ("onnx", "all", "auto"),
+    KB_INT8_ROW: ("onnx", "knowledge-base", "auto"),
+    "onnx int8, passes one after the other": ("onnx", "all", "off"),
+    DEFAULT_ROW: ("onnx", "all", "auto"),
 }
 
 
@@ -69,8 +70,6 @@ def main() -> int:
     parser.add_argument("--diet", help="a model trained with bench/configs/diet.yml's pipeline, for a third row")
     parser.add_argument("--also", nargs="*", default=[], metavar="MODEL",
                         help="other kefu models (another base model, say) served the default way, a row each")
-    parser.add_argument("--also-int8", action="store_true",
-                        help="each --also model once more with its classifier in int8 too (KEFU_INT8=all), a row each")
     parser.add_argument("--threads", type=int, help="compute threads per message for every row (default: each side's own)")
     parser.add_argument("--repeat", type=int, default=3,
                         help="passes over the English messages for the latency figures (the first pass also gives the accuracy); "
@@ -106,14 +105,12 @@ def main() -> int:
             questions += [(row["question"], row["answer"]) for row in csv.DictReader(handle)]
     agents = {row: load(args.model, backend, int8) for row, (backend, int8, _) in ROWS.items()}
     overlap = {row: settings[2] for row, settings in ROWS.items()}
-    also = {f"{Path(model).name}, default": (model, "knowledge-base") for model in args.also}
-    if args.also_int8:
-        also.update({f"{Path(model).name}, int8": (model, "all") for model in args.also})
-    for row, (model, int8) in also.items():
-        agents[row] = load(model, "onnx", int8)
+    also = {f"{Path(model).name}, default": model for model in args.also}
+    for row, model in also.items():
+        agents[row] = load(model, *ROWS[DEFAULT_ROW][:2])
     if args.diet:
         agents["Rasa DIET"] = load(args.diet, "torch")
-    for row, precision in (("onnx fp32", "fp32"), ("onnx int8", "int8")):
+    for row, precision in (("onnx fp32", "fp32"), (DEFAULT_ROW, "int8")):
         if _classifier_precision(agents[row]) != f"ONNX {precision}":
             print(f"the classifier does not serve in ONNX {precision} for the row {row!r}: see the warning above")
             return 2
@@ -160,7 +157,7 @@ def main() -> int:
               f"{top1:.4f} | {right}/{len(given)} |")
     if "Rasa DIET" in timings:
         diet = timings["Rasa DIET"]
-        for backend in (DEFAULT_ROW, "onnx int8", *also):
+        for backend in (DEFAULT_ROW, KB_INT8_ROW, *also):
             mine = timings[backend]
             per_pass = [np.percentile(mine[i * n_en:(i + 1) * n_en], 99) / np.percentile(diet[i * n_en:(i + 1) * n_en], 99)
                         for i in range(args.repeat)]

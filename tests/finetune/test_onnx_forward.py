@@ -15,9 +15,10 @@ TEXTS = ["hello there, good morning", "where is my parcel, it has not come", "i 
 
 
 def test_onnx_and_torch_serve_the_same_answers(tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("KEFU_INT8", "off")
     served = IntentModel.load(tiny_model_dir)
     assert served.onnx is not None and served.onnx.max_difference <= onnx_runtime.TOLERANCE  # the default on a CPU
-    assert served.onnx.precision == "fp32"  # KEFU_INT8's default leaves the classifier in fp32
+    assert served.onnx.precision == "fp32"
     assert served.onnx.fused  # attention, layer norms and GELUs in ONNX Runtime's transformer kernels
     monkeypatch.setenv("KEFU_INFERENCE_BACKEND", "torch")
     reference = IntentModel.load(tiny_model_dir)
@@ -30,8 +31,8 @@ def test_onnx_and_torch_serve_the_same_answers(tiny_model_dir, monkeypatch):
     assert not any(p.name.endswith(".onnx") for p in tiny_model_dir.iterdir())  # nothing added to the saved model
 
 
-def test_int8_gives_nearly_the_same_answers(tiny_model_dir, monkeypatch):
-    monkeypatch.setenv("KEFU_INT8", "all")
+def test_int8_by_default_gives_nearly_the_same_answers(tiny_model_dir, monkeypatch):
+    monkeypatch.delenv("KEFU_INT8", raising=False)
     served = IntentModel.load(tiny_model_dir)
     assert served.onnx is not None and served.onnx.precision == "int8" and served.onnx.fused
     monkeypatch.setenv("KEFU_INFERENCE_BACKEND", "torch")
