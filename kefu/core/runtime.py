@@ -71,7 +71,7 @@ CLASSIFIER, KNOWLEDGE_BASE = "classifier", "knowledge-base"
 # KEFU_INT8: which serving transformers run with int8 weights in ONNX Runtime.
 INT8_CHOICES = {"off": frozenset(), KNOWLEDGE_BASE: frozenset({KNOWLEDGE_BASE}), "all": frozenset({CLASSIFIER, KNOWLEDGE_BASE})}
 # Both in int8 by default (each copy serves only if it passes kefu.core.onnx_runtime's check, else fp32 does):
-# bench/nlu_backends.py, 2026-12-06, three runs on the CI model: the classifier's int8 copy kept the held-out
+# bench/nlu_backends.py, 2026-12-06, four runs on the CI model: the classifier's int8 copy kept the held-out
 # intent accuracy (en 0.9420, zh 0.9304) and took the NLU from 1.07-1.30x DIET's p99 to 0.82-0.95x. Until then
 # the classifier stayed fp32: on the model of 12-02 its int8 copy moved a borderline message (0.493 -> 0.517)
 # past the knowledge base's "ask to rephrase" decision and a gating conversation test failed.
