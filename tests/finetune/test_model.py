@@ -45,7 +45,8 @@ def test_empty_huge_and_undecodable_messages(tiny_model):
     assert odd.intent == "reset_password"
 
 
-def test_save_and_load_round_trip(tiny_model, tiny_model_dir):
+def test_save_and_load_round_trip(tiny_model, tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("KEFU_INT8", "off")  # the round trip itself; int8 serving: tests/finetune/test_onnx_forward.py
     manifest = json.loads((tiny_model_dir / "kefu_intent.json").read_text())
     assert manifest["labels"] == tiny_model.labels
     assert {"temperature", "in_domain"} <= set(manifest["calibration"])

@@ -13,7 +13,8 @@ from tests.finetune.test_model import PARAPHRASES
 from tests.retrain.test_knowledge_base_only import CLASSIFIER, KB, archive
 
 
-def test_the_archives_classifier_loads_and_answers_as_trained(tiny_model, tiny_model_dir, tmp_path):
+def test_the_archives_classifier_loads_and_answers_as_trained(tiny_model, tiny_model_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("KEFU_INT8", "off")  # the archive's copy itself; int8 serving: tests/finetune/test_onnx_forward.py
     path = tmp_path / "model.tar.gz"
     with tarfile.open(path, "w:gz") as tar:
         tar.add(tiny_model_dir, arcname=f"{CLASSIFIER}/intent_model")
