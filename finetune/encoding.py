@@ -35,11 +35,11 @@ def mean_pool(hidden: "torch.Tensor", mask: "torch.Tensor") -> "torch.Tensor":
 
 
 def forward(model, batch: dict) -> Tuple["torch.Tensor", "torch.Tensor"]:
-    """Returns (logits, L2-normalised mean-pooled last hidden state)."""
+    """Returns (logits, L2-normalised mean-pooled last hidden state); pooled in fp32 under a bf16 autocast too."""
     import torch
 
     out = model(**batch, output_hidden_states=True)
-    embedding = mean_pool(out.hidden_states[-1], batch["attention_mask"])
+    embedding = mean_pool(out.hidden_states[-1].float(), batch["attention_mask"])
     return out.logits, torch.nn.functional.normalize(embedding, dim=-1)
 
 

@@ -36,7 +36,7 @@ from finetune.model import IntentModel
 from finetune.multilingual import MultilingualHead
 from finetune.pairs import pair_batches, pair_loss
 from finetune.sentence_head import SentenceHead
-from kefu.core import runtime, sentence_encoder
+from kefu.core import runtime, sentence_encoder, train_step
 from kefu.core.base_model import resolve_base_model
 from kefu.core.schedule import TimeBudget, lr_factor
 from kefu.core.text import needs_lexical, to_simplified, token_coverage
@@ -163,11 +163,14 @@ def train(
             batch = tokenizer.pad({"input_ids": [train_ids[i] for i in batch_idx]}, return_tensors="pt")
             batch = {k: v.to(device) for k, v in batch.items()}
             batch_y = torch.as_tensor(train_y[batch_idx], device=device)
-            if config.contrastive > 0:
-                logits, embeddings = forward(model, batch)
-                loss = loss_fn(logits, batch_y) + config.contrastive * pair_loss(embeddings, batch_y, config.contrastive_scale)
-            else:
-                loss = loss_fn(model(**batch).logits, batch_y)
+            with train_step.autocast(device):
+                if config.contrastive > 0:
+                    logits, embeddings = forward(model, batch)
+                else:
+                    logits, embeddings = model(**batch).logits, None
+            loss = loss_fn(logits.float(), batch_y)
+            if embeddings is not None:
+                loss = loss + config.contrastive * pair_loss(embeddings.float(), batch_y, config.contrastive_scale)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -460,8 +463,6 @@ def _continuable(init_from: Optional[IntentModel], validation) -> Optional[Inten
 
 
 def _optimizer(model, config: TrainConfig):
-    import torch
-
     head_names = {"classifier", "score", "pre_classifier"}
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
     groups: Dict[tuple, list] = {}
@@ -472,7 +473,7 @@ def _optimizer(model, config: TrainConfig):
         decay = 0.0 if name.endswith(no_decay) else config.weight_decay
         lr = config.head_learning_rate if is_head else config.learning_rate
         groups.setdefault((lr, decay), []).append(param)
-    return torch.optim.AdamW([{"params": p, "lr": lr, "weight_decay": wd} for (lr, wd), p in groups.items()])
+    return train_step.adamw([{"params": p, "lr": lr, "weight_decay": wd} for (lr, wd), p in groups.items()])
 
 
 def _epoch_batches(train_y: np.ndarray, lengths: List[int], config: TrainConfig, rng: np.random.Generator) -> List[List[int]]:

@@ -26,7 +26,7 @@ from typing import ClassVar, List, Optional, Sequence, Tuple, Type
 
 import numpy as np
 
-from kefu.core import runtime
+from kefu.core import runtime, train_step
 from kefu.core.options import Options
 from kefu.core.schedule import TimeBudget, lr_factor
 from kefu.core.text import normalize_text
@@ -155,7 +155,7 @@ def _fit(frozen: Embedder, examples, config: AdaptConfig, progress: bool):
     model = copy.deepcopy(frozen.model)
     device = model.device
     loss_fn = MultipleNegativesRankingLoss(model)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
+    optimizer = train_step.adamw(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
     rng = np.random.default_rng(config.seed)
     labels = [key for _, _, key in examples]
     steps_per_epoch = len(distinct_label_batches(labels, config.batch_size, rng))
@@ -206,9 +206,21 @@ def embed_by_length(model, texts: Sequence[str], device, pass_cost: int = PASS_C
     lengths = [len(ids) for ids in model.tokenizer(list(texts), truncation=True, max_length=model.max_seq_length)["input_ids"]]
     order = sorted(range(len(texts)), key=lengths.__getitem__)
     bounds = length_groups([lengths[i] for i in order], pass_cost)
-    parts = [model(batch_to_device(model.preprocess([texts[i] for i in order[start:end]]), device))["sentence_embedding"]
+    parts = [_sentence_embedding(model, batch_to_device(model.preprocess([texts[i] for i in order[start:end]]), device))
              for start, end in zip([0] + bounds[:-1], bounds)]
     return torch.cat(parts)[torch.tensor(order).argsort().to(device)]  # back to the texts' order
+
+
+def _sentence_embedding(model, features: dict):
+    """The SentenceTransformer's pass: its transformer in the training precision (kefu.core.train_step), the
+    modules after it (pooling, normalisation) in fp32, as the loss's similarities need."""
+    transformer, *rest = model
+    with train_step.autocast(features["input_ids"].device):
+        features = transformer(features)
+    features["token_embeddings"] = features["token_embeddings"].float()
+    for module in rest:
+        features = module(features)
+    return features["sentence_embedding"]
 
 
 def length_groups(sorted_lengths: Sequence[int], pass_cost: int) -> List[int]:

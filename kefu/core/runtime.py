@@ -106,11 +106,34 @@ def inference_backend() -> str:
 
 def int8(model: str) -> bool:
     """Whether `model` (CLASSIFIER or KNOWLEDGE_BASE) serves with int8 weights under ONNX Runtime: KEFU_INT8,
-    `knowledge-base` (default), `all` or `off` (figures in bench/nlu_backends.py)."""
+    `all` (default), `knowledge-base` or `off` (figures in bench/nlu_backends.py)."""
     value = (os.environ.get("KEFU_INT8") or DEFAULT_INT8).strip().lower()
     if value not in INT8_CHOICES:
         raise OptionsError(f"KEFU_INT8 must be one of {', '.join(INT8_CHOICES)}, got {value!r}")
     return model in INT8_CHOICES[value]
+
+
+TRAIN_PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def train_precision(device_type: str) -> str:
+    """`bf16` or `fp32`: what the fine-tuning loops run their forward and backward passes in (kefu.core.train_step).
+
+    KEFU_TRAIN_PRECISION `auto` (default): bf16 on a CPU with AMX tiles (Intel Sapphire Rapids and later),
+    where torch's bfloat16 matrix kernels run on them; fp32 on other CPUs (bf16 there is emulated, not faster)
+    and on GPUs. `bf16` or `fp32` choose. Weights, optimiser state and every pass outside the steps stay fp32.
+    """
+    value = (os.environ.get("KEFU_TRAIN_PRECISION") or "auto").strip().lower()
+    if value not in TRAIN_PRECISIONS:
+        raise OptionsError(f"KEFU_TRAIN_PRECISION must be one of {', '.join(TRAIN_PRECISIONS)}, got {value!r}")
+    if value != "auto":
+        return value
+    if device_type != "cpu":
+        return "fp32"
+    import torch
+
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return "bf16" if amx is not None and amx() else "fp32"
 
 
 def time_budgets() -> bool:

@@ -60,9 +60,11 @@ def test_adaptation_needs_answers_with_several_questions(small_pairs, embedder):
         AdaptConfig.from_dict({"epoch": 2})
 
 
-def test_a_batch_embedded_by_length_gives_the_padded_batchs_embeddings_in_order(small_pairs, embedder):
+def test_a_batch_embedded_by_length_gives_the_padded_batchs_embeddings_in_order(small_pairs, embedder, monkeypatch):
     import torch
     from sentence_transformers.util import batch_to_device
+
+    monkeypatch.setenv("KEFU_TRAIN_PRECISION", "fp32")
 
     # Short questions and long answers, mixed, as an adaptation batch holds them.
     texts = [t for p in small_pairs[:12] for t in (p.question, p.answer * 3)]
@@ -72,6 +74,12 @@ def test_a_batch_embedded_by_length_gives_the_padded_batchs_embeddings_in_order(
         padded = model(batch_to_device(model.preprocess(texts), model.device))["sentence_embedding"]
         grouped = embed_by_length(model, texts, model.device, pass_cost=16)
     assert grouped.shape == padded.shape and torch.allclose(grouped, padded, atol=1e-5)
+    # In bf16 (what a CPU with AMX tiles trains in) the transformer's pass is coarser, its pooled vectors fp32.
+    monkeypatch.setenv("KEFU_TRAIN_PRECISION", "bf16")
+    with torch.no_grad():
+        coarse = embed_by_length(model, texts, model.device, pass_cost=16)
+    assert coarse.dtype == torch.float32
+    assert torch.nn.functional.cosine_similarity(coarse, padded).min() > 0.99
     # 20 short texts and 4 long: two groups beat one padded batch, and one group beats 24 passes.
     assert length_groups([10] * 20 + [100] * 4, pass_cost=128) == [20, 24]
     assert length_groups([10] * 20 + [100] * 4, pass_cost=10_000) == [24]
