@@ -91,6 +91,9 @@ class DecisionModel:
         A `negative` intent ("out of scope": no answer exists) is weighed the same way: the
         classifier sure a message is out of scope (0.95 for "what's the price of gold today")
         keeps it from a middling match (p 0.52) that would otherwise ask the customer to rephrase.
+        But an out-of-scope verdict is no flow to protect: a match that reaches `low` and is likelier
+        right than that verdict asks ("it's a surprise gift, can you pack it nicely": out of scope at
+        0.53, the gift-wrap answer at p 0.54; refusing would tell the customer the shop has no answer).
 
         `intent_gap`: the message's nearest intent example's cosine minus `score`; above `intent_gap_cut`
         the message is about what the intents handle, not about the stored questions: no answer, no asking
@@ -103,7 +106,9 @@ class DecisionModel:
             return KBDecision(ROUTE_INTENT if scripted else ROUTE_NONE, KB_NONE, p)
         if p >= self.high and (not weighed or (p > intent_confidence and intent_confidence < override_below)):
             return KBDecision(ROUTE_ANSWER, KB_HIGH, p)
-        if weighed and not (intent_confidence < self.low <= p):
+        unsure_intent = intent_confidence < self.low <= p
+        doubted_negative = intent in negative and self.low <= p and p > intent_confidence
+        if weighed and not (unsure_intent or doubted_negative):
             return KBDecision(ROUTE_INTENT if scripted else ROUTE_NONE, KB_NONE, p)
         if p >= self.low:
             return KBDecision(ROUTE_CLARIFY, KB_LOW, p)

@@ -64,6 +64,11 @@ def test_a_sure_out_of_scope_keeps_the_message_from_a_weaker_match():
     assert model.decide("out_of_scope", 0.95, 0.95, 0.3).route == "answer"  # the answer is likelier right (p 0.9997)
     assert model.decide("out_of_scope", 0.9999, 0.95, 0.3).route == "none"  # and not when it is less likely
     assert model.decide("out_of_scope", 0.4, 0.72, 0.0).match == "low"  # an unsure "out of scope": ask
+    # Out of scope at 0.55 against a match at p 0.60: the match is likelier right, ask (a scripted intent as sure keeps it).
+    doubted = model.decide("out_of_scope", 0.55, 0.72, 0.0)
+    assert (doubted.route, doubted.match) == ("clarify", "low")
+    assert model.decide("shipping_times", 0.55, 0.72, 0.0).route == "intent"
+    assert model.decide("out_of_scope", 0.65, 0.72, 0.0).route == "none"  # out of scope the likelier: no asking
     # Without out_of_scope among the negative intents, any match above `low` asks as before.
     assert model.decide("out_of_scope", 0.95, 0.72, 0.0, negative=frozenset()).match == "low"
 
