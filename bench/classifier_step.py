@@ -4,8 +4,8 @@
         [--steps 30] [--rounds 3] [--ways before fused bf16 frozen]
 
 Ways: `before` (fp32 passes, torch's default per-tensor AdamW: the trainer until 2026-12-06), `fused` (fp32,
-fused AdamW: kefu.core.train_step.adamw), `bf16` (bfloat16 autocast and fused AdamW: what
-KEFU_TRAIN_PRECISION=auto picks on a CPU with AMX tiles), `frozen` (as the trainer runs here, word embeddings
+fused AdamW: kefu.core.train_step.adamw, the default), `bf16` (bfloat16 autocast and fused AdamW:
+KEFU_TRAIN_PRECISION=bf16), `frozen` (the trainer's precision, KEFU_TRAIN_PRECISION or fp32, and word embeddings
 kept as pre-trained: `freeze_word_embeddings`). The trainer's own batches (finetune.trainer: length-bucketed,
 batch_size and max_length of TrainConfig, seed 42), its optimiser groups and gradient clipping, a fresh copy of
 the base model per try, all cores, the ways alternating round by round. Prints each try's forward + backward and

@@ -22,9 +22,11 @@ def test_bf16_runs_the_pass_in_bfloat16_and_fp32_does_not(monkeypatch):
         assert layer(x).dtype == torch.float32
 
 
-def test_auto_is_bf16_only_on_a_cpu_with_amx_tiles(monkeypatch):
+def test_fp32_is_the_default_and_auto_is_bf16_only_on_a_cpu_with_amx_tiles(monkeypatch):
     monkeypatch.delenv("KEFU_TRAIN_PRECISION", raising=False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    assert runtime.train_precision("cpu") == "fp32"
+    monkeypatch.setenv("KEFU_TRAIN_PRECISION", "auto")
     assert runtime.train_precision("cpu") == "bf16"
     assert runtime.train_precision("cuda") == "fp32"
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
@@ -33,7 +35,7 @@ def test_auto_is_bf16_only_on_a_cpu_with_amx_tiles(monkeypatch):
 
 def test_an_unknown_precision_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("KEFU_TRAIN_PRECISION", "fp8")
-    with pytest.raises(OptionsError, match="KEFU_TRAIN_PRECISION must be one of auto, bf16, fp32"):
+    with pytest.raises(OptionsError, match="KEFU_TRAIN_PRECISION must be one of fp32, bf16, auto"):
         train_step.autocast("cpu")
 
 
