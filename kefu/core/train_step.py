@@ -1,10 +1,10 @@
 """What every fine-tuning loop's step shares: its optimiser and the precision of its passes.
 
-On 2 cores a step of all-MiniLM-L6-v2 on BANKING77's batches (32 examples) spent 90 of its 300 ms in
-torch's default AdamW, which walks the 22.7M parameters tensor by tensor; the fused one (torch >= 2.4,
-CPU and CUDA) does the same update in one vectorised kernel, 19 ms. The forward and backward passes
-took 196 ms in fp32 and 127 ms under bfloat16 autocast on a CPU with AMX tiles (all-mpnet-base-v2: 1,466 ->
-941 ms a step), which is opt-in (kefu.core.runtime.train_precision says why). Figures: bench/classifier_step.py.
+On 2 cores a step of all-MiniLM-L6-v2 on BANKING77's batches (32 examples) took 272 ms, 70-76 of them in
+torch's default AdamW, which walks the 22.7M parameters tensor by tensor; the fused one (torch >= 2.4, CPU
+and CUDA) does the same update in one vectorised kernel: 16 ms, 210 ms a step. bfloat16 autocast on a CPU
+with AMX tiles took the step to 150 ms (all-mpnet-base-v2, a probe with the default AdamW: 1,466 -> 941
+ms), and is opt-in (kefu.core.runtime.train_precision says why). Figures: bench/classifier_step.py (README, "Step speed").
 """
 
 from __future__ import annotations
