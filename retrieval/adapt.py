@@ -45,11 +45,7 @@ class AdaptConfig(Options):
     base_model: str = "default"
     epochs: int = 3
     batch_size: int = 32
-    # The 5-minute budget holds a few hundred steps, a fraction of an epoch on a large Q&A: 5e-5 gets further in
-    # them than sentence-transformers' usual 2e-5. Held-out top-1 (adapt's own split of the training questions,
-    # 2026-12-06; steps vary with the machine's speed): BANKING77 as Q&A 0.907 at 2e-5 (410 steps), 0.8961 (176)
-    # against 0.9117 (250) and 0.9112 (258) at 5e-5; the shop's FAQ 0.769 (240, the whole plan) against 0.786 (230).
-    learning_rate: float = 5e-5
+    learning_rate: float = 2e-5
     warmup_ratio: float = 0.1
     # Share of the questions of each answer with >= 2 questions held out for the keep-or-not test.
     holdout_fraction: float = 0.2
