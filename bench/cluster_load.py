@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from cluster import lifecycle  # noqa: E402
 from cluster.config import ClusterConfig  # noqa: E402
 from cluster.loadgen import Run, generate  # noqa: E402
-from tests.live_bot import free_port  # noqa: E402
+from tests.live_bot import free_port, free_port_block  # noqa: E402
 
 TOKEN = "kefu-bench-token"
 
@@ -41,7 +41,7 @@ def start(model: Path, replicas: int, workdir: Path) -> tuple:
     (workdir / "models").mkdir(parents=True, exist_ok=True)
     shutil.copy(model, workdir / "models" / "champion.tar.gz")
     ports = {k: free_port() for k in ("port", "actions_port", "model_server_port", "embedded_postgres_port", "embedded_redis_port")}
-    base = free_port()
+    base = free_port_block(70 + replicas)  # replicas at base.., action servers at base + 70..
     config = ClusterConfig(replicas=replicas, state_dir=str(workdir / "state"), models_dir=str(workdir / "models"),
                            replica_base_port=base, actions_base_port=base + 70, pull_interval_s=2, rate_per_minute=0, **ports)
     os.environ.update(KEFU_API_TOKEN=TOKEN, KEFU_ORDERS_DB=str(workdir / "orders.db"))

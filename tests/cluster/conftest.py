@@ -20,7 +20,7 @@ import pytest
 
 from cluster import lifecycle
 from cluster.config import ClusterConfig, ClusterError
-from tests.live_bot import free_port
+from tests.live_bot import free_port, free_port_block
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = os.environ.get("KEFU_TEST_MODEL")
@@ -83,7 +83,7 @@ def live_cluster(tmp_path_factory):
     (workdir / "models").mkdir()
     shutil.copy(MODEL, workdir / "models" / "champion.tar.gz")
     ports = {name: free_port() for name in ("port", "actions_port", "model_server_port", "embedded_postgres_port", "embedded_redis_port")}
-    base = free_port()
+    base = free_port_block(10 + 3)  # replicas at base.., action servers at base + 10..
     config = ClusterConfig(replicas=3, state_dir=str(workdir / "state"), models_dir=str(workdir / "models"),
                            replica_base_port=base, actions_base_port=base + 10, pull_interval_s=2,
                            rate_per_minute=120, rate_burst=10, max_message_chars=2000,

@@ -16,7 +16,7 @@ from typing import Iterator, Tuple
 
 from cluster import modelfiles, nginx, packages, procs
 from cluster.config import ClusterConfig
-from tests.live_bot import free_port
+from tests.live_bot import free_port, free_port_block
 
 
 class StandInReplica(http.server.BaseHTTPRequestHandler):
@@ -39,7 +39,7 @@ class StandInReplica(http.server.BaseHTTPRequestHandler):
 def standin_front(workdir: Path, replicas: int = 3) -> Iterator[Tuple[ClusterConfig, int]]:
     """Yields the cluster configuration and nginx's pid; raises ClusterError when nginx cannot be installed."""
     binary = packages.ensure("nginx")
-    base = free_port()
+    base = free_port_block(replicas)
     servers = []
     for i in range(replicas):
         server = http.server.ThreadingHTTPServer(("127.0.0.1", base + i), StandInReplica)
