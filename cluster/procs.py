@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from cluster.config import ClusterError
+from kefu.core.text import read_log
 
 
 def pid_file(state: Path, name: str) -> Path:
@@ -96,7 +97,7 @@ def wait_http(url: str, timeout_s: float, name: str, pid: Optional[int] = None, 
 def _tail(log: Optional[Path]) -> str:
     if log is None or not log.exists():
         return ""
-    return f"; last lines of {log}:\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+    return f"; last lines of {log}:\n" + "\n".join(read_log(log).splitlines()[-15:])
 
 
 def _signal_group(pid: int, sig: int) -> None:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from kefu.core.archives import rasa_executable
+from kefu.core.text import log_tail
 from retrain import kb_entries, kb_probe
 from retrain.config import GateConfig, RetrainConfig, RetrainError
 from retrain.train_candidate import has_retriever
@@ -120,7 +121,7 @@ def evaluate_archive(config: RetrainConfig, archive: Path, out: Path) -> Dict[st
         except subprocess.TimeoutExpired as exc:
             raise RetrainError(f"`rasa test` of {archive.name} took longer than {gate.timeout_minutes} min") from exc
     if code != 0:
-        tail = (out / "rasa_test.log").read_text(errors="replace")[-1500:]
+        tail = log_tail(out / "rasa_test.log")
         raise RetrainError(f"`rasa test` of {archive} failed (exit {code}); see {out / 'rasa_test.log'}:\n{tail}")
     metrics = read_results(out, with_stories=bool(gate.stories)) | kb_metrics(config, archive, out / "kb")
     return metrics | {"seconds": round(time.perf_counter() - started, 1)}

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from kefu.core.payloads import KB_HIGH, KB_KEY
-from kefu.core.text import normalize_text
+from kefu.core.text import log_tail, normalize_text
 
 # (question, expected answer or None for a question with no answer)
 Question = Tuple[str, Optional[str]]
@@ -74,7 +74,7 @@ def run_child(module: str, args: Sequence[str], log_path: Path, timeout_s: float
         code = subprocess.call([sys.executable, "-m", module, *args], stdout=log, stderr=subprocess.STDOUT, timeout=timeout_s,
                                env=_child_env())
     if code != 0:
-        tail = log_path.read_text(errors="replace")[-1500:]
+        tail = log_tail(log_path)
         raise RuntimeError(f"{what} failed (exit {code}); see {log_path}:\n{tail}")
 
 

@@ -25,6 +25,7 @@ import yaml
 from finetune import INTENT_MANIFEST, IntentModel, read_manifest
 from finetune.data import has_split_record
 from kefu.core.archives import rasa_executable
+from kefu.core.text import log_tail
 from retrain.config import RetrainConfig, RetrainError
 
 CLASSIFIER = "TransformerIntentClassifier"
@@ -156,7 +157,7 @@ def rasa_train(config: RetrainConfig, run_dir: Path, generated_config: Path, ext
             raise RetrainError(f"`rasa train` took longer than {config.training.timeout_minutes} min; see {log}") from None
     archive = out / "candidate.tar.gz"
     if code != 0 or not archive.exists():
-        tail = log.read_text(errors="replace")[-1500:]
+        tail = log_tail(log)
         raise RetrainError(f"`rasa train` failed (exit {code}); its log is kept in the run's reports folder. Last lines:\n{tail}")
     return archive, time.perf_counter() - started
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
@@ -28,6 +29,30 @@ def normalize_text(text: str) -> str:
     normalised answers, the same few hundred answers all day."""
     text = unicodedata.normalize("NFKC", text).casefold()
     return _PUNCTUATION_OR_SPACE.sub(" ", text).strip()
+
+
+# ------------------------------------------------------------------ logs
+# A progress bar in a log: frames separated by carriage returns, one per step, on one "line" (Rasa's
+# TED epochs redraw at every epoch whatever tqdm is told). A CRLF line end is not a redraw.
+_REDRAWN = re.compile(r"[^\n]*\r(?!\n)")
+
+
+def without_redraws(text: str) -> str:
+    """The log as a reader wants it: of each progress bar, only its last frame."""
+    return _REDRAWN.sub("", text)
+
+
+def read_log(path) -> str:
+    """A child's log, progress-bar redraws dropped (read as bytes were written: universal newlines would
+    turn every redraw into a line of its own)."""
+    with open(Path(path), encoding="utf-8", errors="replace", newline="") as handle:
+        return without_redraws(handle.read())
+
+
+def log_tail(path, chars: int = 1500) -> str:
+    """The end of a child's log for an error message (else a failure during training shows 1,500
+    characters of one progress bar's frames)."""
+    return read_log(path)[-chars:]
 
 
 # ------------------------------------------------------------------ language

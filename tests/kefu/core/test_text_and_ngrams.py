@@ -8,7 +8,7 @@ import pytest
 from kefu.core import sklearn_io
 from kefu.core.errors import ModelLoadError
 from kefu.core.ngrams import NgramBank, WordNgrams
-from kefu.core.text import coverage_of_ids, normalize_text
+from kefu.core.text import coverage_of_ids, log_tail, normalize_text, without_redraws
 
 
 def test_normalize_and_coverage():
@@ -64,3 +64,16 @@ def test_a_file_holding_foreign_code_is_refused(tmp_path):
     sklearn_io.save(path, {"f": ModelLoadError("x")})  # a type outside sklearn/numpy/scipy/builtins
     with pytest.raises(ModelLoadError, match="unexpected types"):
         sklearn_io.load(path)
+
+
+def test_a_failed_childs_log_tail_shows_its_error_not_a_progress_bars_frames(tmp_path):
+    """What a retrain or cluster error quotes from a child's log: Rasa's TED bar redraws at every epoch."""
+    frames = "".join(f"\rEpochs:  {i}%|{'#' * (i // 10)}| {i}/100 [00:{i:02d}<00:40, 2.1it/s, t_loss=3.8, acc=0.51]"
+                     for i in range(100))
+    log = tmp_path / "train.log"
+    log.write_text("2026-12-06 INFO Starting to train component 'TEDPolicy'.\r\n" + frames + "\n"
+                   "Traceback (most recent call last):\n  ValueError: the disk is full\n")
+    tail = log_tail(log, chars=400)
+    assert "Starting to train component 'TEDPolicy'.\r\n" in tail and "ValueError: the disk is full" in tail
+    assert tail.count("Epochs:") == 1 and "99/100" in tail
+    assert without_redraws("a\rb\r\n") == "b\r\n"
