@@ -32,6 +32,7 @@ class TrainConfig(Options):
     max_epochs: int = 30
     early_stopping_patience: int = 3
     validation_fraction: float = 0.1
+    # 0.1 cost 10 of 1,002 on BANKING77's held-out 10 % of its training file (seed 7, 6.5 minutes: 925 against 935).
     label_smoothing: float = 0.0
     # Weight classes by (n_max / n_class) ** class_weight_power; 0 disables.
     class_weight_power: float = 0.5
