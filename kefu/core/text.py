@@ -1,4 +1,4 @@
-"""Text helpers shared by the libraries and the adapters: cleaning, normalising, language, tokenizer coverage."""
+"""Text helpers shared by the libraries and the adapters: cleaning, normalising, child logs, language, tokenizer coverage."""
 
 from __future__ import annotations
 
